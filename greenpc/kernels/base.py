@@ -1,0 +1,79 @@
+"""What every kernel G(x, y) offers the preconditioner and the compressors.
+
+A kernel is evaluated pairwise, ``kernel(x, y)`` for point arrays of shape (m, d) giving (m,) values in
+float64, or on a block of rows and columns with ``kernel.block(X, Y)``. It counts its evaluations, knows
+its dimension, the box it is valid on, and its parameters. Learned kernels (``greenpc.weights``) and the
+closed-form references (``greenpc.kernels.closedform``) implement the same interface, so the whole PC
+code path is the same for both.
+"""
+import numpy as np
+
+
+class KernelError(ValueError):
+    """A kernel cannot serve the request (wrong dimension, point outside its domain, non-finite value)."""
+
+
+class Kernel:
+    """Base class: subclasses implement ``_evaluate(x, y) -> (m,)`` on validated arrays."""
+
+    name = "kernel"
+    dim = 1
+    #: (low, high) corners of the box the kernel is valid on
+    domain = (0.0, 1.0)
+    #: values at x == y are a regularization, not the kernel (singular Green's functions)
+    singular_diagonal = False
+    #: pairs evaluated per call of _evaluate (bounds the memory of one evaluation)
+    chunk = 1 << 18
+
+    def __init__(self):
+        self.evaluations = 0
+
+    def describe(self):
+        """A one-line description for -ksp_view."""
+        return self.name
+
+    def check_points(self, points, what="point"):
+        """Points (m, d) of this kernel's dimension inside its domain; errors name the first bad one."""
+        points = np.asarray(points, dtype=np.float64)
+        if points.ndim == 1 and self.dim == 1:
+            points = points[:, None]
+        if points.ndim != 2 or points.shape[1] != self.dim:
+            raise KernelError(f"{self.describe()} is {self.dim}D but got {what}s of shape {points.shape}")
+        low, high = (np.broadcast_to(np.asarray(v, dtype=np.float64), (self.dim,)) for v in self.domain)
+        tol = 1e-9 * np.maximum(1.0, high - low)
+        outside = np.any((points < low - tol) | (points > high + tol), axis=1)
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise KernelError(f"{what} {np.array2string(points[i], precision=6)} is outside the domain "
+                              f"[{', '.join(map(str, low))}] x [{', '.join(map(str, high))}] of "
+                              f"{self.describe()}")
+        return points
+
+    def __call__(self, x, y):
+        """G(x_i, y_i) for each pair, in float64."""
+        x = np.asarray(x, dtype=np.float64).reshape(-1, self.dim)
+        y = np.asarray(y, dtype=np.float64).reshape(-1, self.dim)
+        if x.shape != y.shape:
+            raise KernelError(f"pairwise evaluation needs as many x as y, got {len(x)} and {len(y)}")
+        out = np.empty(len(x))
+        for start in range(0, len(x), self.chunk):
+            stop = start + self.chunk
+            out[start:stop] = self._evaluate(x[start:stop], y[start:stop])
+        self.evaluations += len(x)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise KernelError(f"{self.describe()} is not finite at x={x[i].tolist()}, y={y[i].tolist()} "
+                              f"({int(bad.sum())} of {len(out)} pairs)")
+        return out
+
+    def block(self, rows, cols):
+        """The (m, n) block G(rows_i, cols_j)."""
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, self.dim)
+        cols = np.asarray(cols, dtype=np.float64).reshape(-1, self.dim)
+        m, n = len(rows), len(cols)
+        values = self(np.repeat(rows, n, axis=0), np.tile(cols, (m, 1)))
+        return values.reshape(m, n)
+
+    def _evaluate(self, x, y):
+        raise NotImplementedError
