@@ -11,6 +11,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from . import problems
+from .problems import dmda
 from .options import Option, help_text, non_negative, positive, read
 
 SPECS = (
@@ -87,7 +88,7 @@ def solve_with(A, da, grid, rhs_seeds, label, comm):
     ksp = PETSc.KSP().create(comm)
     ksp.setOperators(A)
     ksp.setDM(da)
-    ksp.setDMActive(False)
+    ksp.setDMActive(PETSc.KSP.DMActive.ALL, False)
     with pushed_options(PROTOCOL, override=False):
         ksp.setFromOptions()
     start = time.perf_counter()
@@ -96,7 +97,7 @@ def solve_with(A, da, grid, rhs_seeds, label, comm):
     iterations, reasons, residuals, solve = [], [], [], 0.0
     x, r = A.createVecRight(), A.createVecLeft()
     for seed in rhs_seeds:
-        b = problems.dmda.random_rhs(grid, da, A, seed)
+        b = dmda.random_rhs(grid, da, A, seed)
         x.set(0.0)
         start = time.perf_counter()
         ksp.solve(b, x)
@@ -145,10 +146,10 @@ def main(argv=None):
     params = problem_parameters(problem)
     grid = problems.Grid(problem.dim, opts["N"], opts["form"])
     comm = PETSc.COMM_WORLD
-    da, A = problems.dmda.build(problem, grid, params, opts["scaling"], comm)
+    da, A = dmda.build(problem, grid, params, opts["scaling"], comm)
     seeds = [opts["seed"] + k for k in range(opts["nrhs"])]
     size = comm.getSize()
-    out(f"problem {problem.name} {params or ''} N={opts['N']} form={opts['form']} "
+    out(f"problem {problem.name}{' ' + str(params) if params else ''} N={opts['N']} form={opts['form']} "
         f"scaling={opts['scaling']} unknowns={grid.size} ranks={size}")
     runs = []
     labels = [s.strip() for s in opts["compare"].split(",") if s.strip()]

@@ -52,3 +52,17 @@ def apply_operator(problem, u, x, params=None):
     if problem.reaction is not None:
         out = out + problem.c(x, params, jnp) * value
     return out
+
+
+def coefficients(problem, x, params=None):
+    """a(x), the divergence of a, b(x) and c(x) at one point (JAX)."""
+    params = params or {}
+    return (problem.a(x, params, jnp), divergence_of_diffusion(problem, x, params),
+            problem.b(x, params, jnp), problem.c(x, params, jnp))
+
+
+def apply_from_derivatives(problem, coeffs, value, grad, weighted_laplacian):
+    """(L u)(x) from u, grad u and sum_ij a_ij d_i d_j u at x (the forward-Laplacian path)."""
+    _, div_a, b, c = coeffs
+    out = -weighted_laplacian + (b - div_a) @ grad
+    return out + c * value if problem.reaction is not None else out

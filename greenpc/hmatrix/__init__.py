@@ -1,0 +1,19 @@
+"""H-matrix compression of a kernel G(x, y): cluster trees, block partition, low-rank compressors.
+
+``build(kernel, row_points, col_points, leaf_size=..., eta=..., compressor=...)`` returns an ``HMatrix``
+whose ``to_coo()`` gives the three sparse pieces of y = N x + U (Vt x); ``greenpc.hmatrix.petsc``
+assembles them as PETSc matrices. Everything but that module is PETSc-free.
+"""
+from .admissibility import Admissibility, box_distance
+from .batch import BlockEvaluator
+from .cluster import ClusterNode, ClusterTree, paper_leaf_size
+from .compress import (ACA, COMPRESSORS, Compressor, Nystrom, RankRule, make_compressor, paper_base_rank,
+                       truncate)
+from .hmatrix import (CooPieces, FarBlock, HMatrix, MemoryLimitError, NearBlock, Plan, Storage, Triplets,
+                      build, plan)
+from .partition import Block, BlockPartition
+
+__all__ = ["ACA", "Admissibility", "Block", "BlockEvaluator", "BlockPartition", "COMPRESSORS", "ClusterNode",
+           "ClusterTree", "Compressor", "CooPieces", "FarBlock", "HMatrix", "MemoryLimitError", "NearBlock",
+           "Nystrom", "Plan", "RankRule", "Storage", "Triplets", "box_distance", "build", "make_compressor",
+           "paper_base_rank", "paper_leaf_size", "plan", "truncate"]

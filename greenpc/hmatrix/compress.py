@@ -1,0 +1,303 @@
+"""Low-rank approximations K(I, J) ~= U V^T of admissible blocks from kernel evaluations only.
+
+No compressor ever evaluates a whole admissible block: Nystrom (skeleton / CUR) evaluates the rows and
+columns of a few landmark points, adaptive cross approximation one row and one column per rank-one
+term. Both work on all far blocks at once through a ``BlockEvaluator``, so the kernel sees few large
+calls: Nystrom makes one pass, ACA two passes per step of the slowest block.
+"""
+import math
+from functools import partial
+
+import numpy as np
+
+from .batch import BlockEvaluator
+
+
+def check_tol(tol, name="tol"):
+    """``tol`` as a float in (0, 1), or a ValueError naming it."""
+    try:
+        valid = not isinstance(tol, bool) and 0.0 < tol < 1.0
+    except TypeError:
+        valid = False
+    if not valid:
+        raise ValueError(f"{name} must be a number in (0, 1), got {tol!r}")
+    return float(tol)
+
+
+def check_rank(rank, name="rank"):
+    """``rank`` as a positive int, or a ValueError naming it."""
+    try:
+        valid = not isinstance(rank, bool) and float(rank).is_integer() and rank > 0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"{name} must be a positive integer, got {rank!r}")
+    return int(rank)
+
+
+def truncate(u, v, rank=None, tol=None):
+    """Recompress U V^T to at most ``rank`` terms and to relative Frobenius accuracy ``tol``.
+
+    QR of both factors and an SVD of the small core: the result has orthogonal columns in V, the
+    singular values folded into U, and drops exactly-zero directions.
+    """
+    if u.shape[1] == 0:
+        return u, v
+    qu, ru = np.linalg.qr(u)
+    qv, rv = np.linalg.qr(v)
+    x, s, yt = np.linalg.svd(ru @ rv.T)
+    keep = int(np.count_nonzero(s > 0))
+    if rank is not None:
+        keep = min(keep, rank)
+    if tol is not None:
+        # tails[k] = ||s[k:]||, the Frobenius error of keeping k terms
+        tails = np.sqrt(np.concatenate([np.cumsum((s ** 2)[::-1])[::-1], [0.0]]))
+        keep = min(keep, int(np.argmax(tails <= tol * tails[0])))
+    return qu @ (x[:, :keep] * s[:keep]), qv @ yt[:keep].T
+
+
+class Compressor:
+    """A strategy that compresses many blocks: ``compress(evaluator, blocks, ranks) -> [(U, V)]``.
+
+    ``blocks`` are (row indices, column indices) into the evaluator's points and ``ranks`` one target
+    rank (or rank cap, for adaptive compressors) per block.
+    """
+
+    name = "compressor"
+    #: the rank adapts to a tolerance (ranks are caps), rather than being the target
+    adaptive = False
+
+    def compress(self, evaluator, blocks, ranks):
+        raise NotImplementedError
+
+    def __call__(self, kernel, rows, cols, rank=None):
+        """(U, V) with K(rows, cols) ~= U V^T for one block given by its points (m, d) and (n, d)."""
+        rows, cols = (np.asarray(p, dtype=np.float64).reshape(len(p), -1) for p in (rows, cols))
+        evaluator = BlockEvaluator(kernel, rows, cols)
+        return self.compress(evaluator, [(np.arange(len(rows)), np.arange(len(cols)))], [rank])[0]
+
+
+class Nystrom(Compressor):
+    """Skeleton (CUR) approximation K(I, J) ~= K(I, Jl) K(Il, Jl)^+ K(Il, J) on landmark points.
+
+    ``oversampling * rank`` landmarks are taken on each side, the cross approximation is formed with a
+    pseudo-inverse truncated at ``rcond`` (so noisy or exactly low-rank cores stay stable), and the
+    result is truncated to ``rank`` (and to ``tol`` when given) by an SVD of its small factors.
+
+    Parameters
+    ----------
+    landmarks : {"random", "nearest"}
+        "random": landmarks drawn uniformly without replacement (section 5.3, oversampling 2).
+        "nearest": the points nearest to a tensor grid of Chebyshev points spread over each cluster's
+        bounding box (section 5.2, rank 3 truncated to rank 1 in 1D).
+    oversampling : float
+        Landmarks per side per unit of target rank.
+    rcond : float
+        Singular values of the landmark core below rcond times the largest are dropped.
+    tol : float or None
+        Optional relative accuracy of the final truncation.
+    seed : int or sequence of int
+        Seed of the random landmarks.
+    """
+
+    def __init__(self, landmarks="random", oversampling=None, rcond=1e-10, tol=None, seed=0):
+        if landmarks not in ("random", "nearest"):
+            raise ValueError(f"landmarks must be 'random' or 'nearest', got {landmarks!r}")
+        self.landmarks = landmarks
+        self.name = "nystrom" if landmarks == "random" else "nystrom_nearest"
+        self.oversampling = float(oversampling or (2.0 if landmarks == "random" else 3.0))
+        if self.oversampling < 1.0:
+            raise ValueError(f"oversampling must be at least 1, got {oversampling!r}")
+        self.rcond = float(rcond)
+        self.tol = None if tol is None else check_tol(tol)
+        self.seed = seed
+
+    def compress(self, evaluator, blocks, ranks):
+        rng = np.random.default_rng(self.seed)
+        chosen = []
+        for (rows, cols), rank in zip(blocks, ranks):
+            count = math.ceil(self.oversampling * check_rank(rank))
+            chosen.append((self._landmarks(evaluator.row_points[rows], count, rng),
+                           self._landmarks(evaluator.col_points[cols], count, rng)))
+        requests = [(rows, cols[col_marks]) for (rows, cols), (_, col_marks) in zip(blocks, chosen)]
+        requests += [(rows[row_marks], cols) for (rows, cols), (row_marks, _) in zip(blocks, chosen)]
+        values = evaluator(requests)
+        columns, rows_of = values[:len(blocks)], values[len(blocks):]
+        return [self._cross(c, r, marks[0], rank)
+                for c, r, marks, rank in zip(columns, rows_of, chosen, ranks)]
+
+    def _landmarks(self, points, count, rng):
+        """Local indices of at most ``count`` distinct landmark points among ``points``."""
+        if count >= len(points):
+            return np.arange(len(points))
+        if self.landmarks == "random":
+            return np.sort(rng.choice(len(points), size=count, replace=False))
+        low, high = points.min(axis=0), points.max(axis=0)
+        spread = np.flatnonzero(high > low)
+        per_axis = math.ceil(count ** (1.0 / max(len(spread), 1)))
+        # Chebyshev points of the first kind: the interpolation nodes that keep a polynomial
+        # interpolant of a smooth kernel stable, mapped onto the cluster's box
+        nodes = np.cos((2 * np.arange(per_axis) + 1) * np.pi / (2 * per_axis))
+        axes = [0.5 * (low[a] + high[a]) + 0.5 * (high[a] - low[a]) * nodes if a in spread
+                else np.array([low[a]]) for a in range(points.shape[1])]
+        targets = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
+        distances = ((points[:, None, :] - targets[None, :, :]) ** 2).sum(axis=2)
+        return np.unique(np.argmin(distances, axis=0))
+
+    def _cross(self, columns, rows, row_marks, rank):
+        """Truncated factors of C W^+ R, with C = K(I, Jl), R = K(Il, J) and W = K(Il, Jl) = C[Il]."""
+        x, s, yt = np.linalg.svd(columns[row_marks], full_matrices=False)
+        keep = s > self.rcond * s[0] if s.size and s[0] > 0 else np.zeros(s.shape, dtype=bool)
+        # split W^+ = Y S^-1 X^T evenly between the factors so neither carries the whole scaling
+        root = np.sqrt(s[keep])
+        u = columns @ (yt[keep].T / root)
+        v = rows.T @ (x[:, keep] / root)
+        return truncate(u, v, rank=rank, tol=self.tol)
+
+
+class ACA(Compressor):
+    """Adaptive cross approximation with partial pivoting, to a relative tolerance.
+
+    Step k evaluates one residual row (pivot row i) and one residual column (its largest entry j),
+    adds the term u_k v_k^T, and stops when ||u_k|| ||v_k|| <= tol ||S_k||_F, the Frobenius norm of the
+    approximation so far updated in O((m + n) k). All blocks advance in lockstep, so a step costs
+    two kernel calls for all of them together.
+
+    Parameters
+    ----------
+    tol : float in (0, 1)
+    max_rank : int
+        Terms per block at most (also capped by the block's ``ranks`` entry when one is given).
+    recompress : bool
+        Recompress the result by QR and SVD to ``tol`` (ACA's terms are not orthogonal).
+    zero_rows : int
+        Consecutive exactly-zero residual rows (e.g. boundary points, where a Green's function
+        vanishes) tolerated before a block is declared converged.
+    seed : int or sequence of int
+        Seed of the choice of a new row after a zero row.
+    """
+
+    name = "aca"
+    adaptive = True
+
+    def __init__(self, tol, max_rank=64, recompress=True, zero_rows=3, seed=0):
+        self.tol = check_tol(tol)
+        self.max_rank = check_rank(max_rank, "max_rank")
+        self.recompress = bool(recompress)
+        self.zero_rows = int(zero_rows)
+        self.seed = seed
+
+    def compress(self, evaluator, blocks, ranks):
+        rng = np.random.default_rng(self.seed)
+        states = [_CrossState(rows, cols, evaluator.row_points[rows],
+                              min(self.max_rank, len(rows), len(cols), rank or self.max_rank))
+                  for (rows, cols), rank in zip(blocks, ranks)]
+        active = [state for state in states if state.cap > 0]
+        while active:
+            residual_rows = evaluator([(s.rows[[s.pivot]], s.cols) for s in active])
+            pivoting = []
+            for state, row in zip(active, residual_rows):
+                if state.take_row(row[0], self.zero_rows, rng):
+                    pivoting.append(state)
+            residual_cols = evaluator([(s.rows, s.cols[[s.pivot_col]]) for s in pivoting])
+            for state, column in zip(pivoting, residual_cols):
+                state.take_column(column[:, 0], self.tol)
+            active = [state for state in active if not state.done]
+        factors = [(s.u[:, :s.rank], s.v[:, :s.rank]) for s in states]
+        if self.recompress:
+            factors = [truncate(u, v, tol=self.tol) for u, v in factors]
+        return factors
+
+
+class _CrossState:
+    """One block's partially pivoted ACA: its factors, the used rows and the norm estimate."""
+
+    def __init__(self, rows, cols, row_points, cap):
+        self.rows, self.cols, self.cap = rows, cols, cap
+        self.u = np.zeros((len(rows), cap))
+        self.v = np.zeros((len(cols), cap))
+        self.rank = 0
+        self.used = np.zeros(len(rows), dtype=bool)
+        # start at the row nearest the cluster's centre: away from the boundary, where G may vanish
+        centre = 0.5 * (row_points.min(axis=0) + row_points.max(axis=0))
+        self.pivot = int(np.argmin(((row_points - centre) ** 2).sum(axis=1)))
+        self.pivot_col = -1
+        self.pending = None
+        self.norm2 = 0.0
+        self.zero_streak = 0
+        self.done = cap == 0
+
+    def take_row(self, row, zero_rows, rng):
+        """Form the residual of the pivot row; True when it yields a column pivot."""
+        k = self.rank
+        residual = row - self.u[self.pivot, :k] @ self.v[:, :k].T
+        self.used[self.pivot] = True
+        j = int(np.argmax(np.abs(residual)))
+        if residual[j] == 0.0:
+            self.zero_streak += 1
+            free = np.flatnonzero(~self.used)
+            self.done = self.zero_streak > zero_rows or free.size == 0
+            if not self.done:
+                self.pivot = int(rng.choice(free))
+            return False
+        self.pending = residual / residual[j]
+        self.pivot_col = j
+        return True
+
+    def take_column(self, column, tol):
+        """Form the residual column, add the term and decide whether to stop (or where to pivot next)."""
+        k = self.rank
+        u = column - self.u[:, :k] @ self.v[self.pivot_col, :k]
+        v = self.pending
+        # ||S_k||_F^2 = ||S_{k-1}||_F^2 + 2 sum_l (u_l.u)(v_l.v) + |u|^2 |v|^2
+        self.norm2 += 2.0 * (self.u[:, :k].T @ u) @ (self.v[:, :k].T @ v) + (u @ u) * (v @ v)
+        self.u[:, k], self.v[:, k] = u, v
+        self.rank = k + 1
+        self.zero_streak = 0
+        free = np.flatnonzero(~self.used)
+        converged = math.sqrt((u @ u) * (v @ v)) <= tol * math.sqrt(max(self.norm2, 0.0))
+        self.done = converged or self.rank == self.cap or free.size == 0
+        if not self.done:
+            self.pivot = int(free[np.argmax(np.abs(u[free]))])
+
+
+class RankRule:
+    """The paper's rank rule (section 5.3): a base rank, scaled by log(n_b) / log(n_l) for large blocks.
+
+    n_b = min(rows, cols) of the block and n_l the leaf size; blocks with n_b <= n_l get the base rank.
+    """
+
+    def __init__(self, base_rank, leaf_size):
+        self.base_rank = check_rank(base_rank, "base_rank")
+        if leaf_size < 2:
+            raise ValueError(f"the rank rule needs leaf_size >= 2 (it divides by log(leaf_size)), "
+                             f"got {leaf_size!r}")
+        self.leaf_size = int(leaf_size)
+
+    def __call__(self, m, n):
+        n_b = min(m, n)
+        if n_b <= self.leaf_size:
+            return self.base_rank
+        return math.ceil(self.base_rank * math.log(n_b) / math.log(self.leaf_size))
+
+    def __repr__(self):
+        return f"RankRule(base_rank={self.base_rank}, leaf_size={self.leaf_size})"
+
+
+def paper_base_rank(n_grid):
+    """The paper's base rank in 2D (section 5.3): 10 for N <= 64 points per direction, else 20."""
+    return 10 if n_grid <= 64 else 20
+
+
+COMPRESSORS = {
+    "nystrom": partial(Nystrom, landmarks="random"),
+    "nystrom_nearest": partial(Nystrom, landmarks="nearest"),
+    "aca": ACA,
+}
+
+
+def make_compressor(name, **options):
+    """The compressor called ``name`` (a key of COMPRESSORS) built with ``options``."""
+    if name not in COMPRESSORS:
+        raise ValueError(f"unknown compressor {name!r}; choose one of {', '.join(COMPRESSORS)}")
+    return COMPRESSORS[name](**options)

@@ -1,0 +1,357 @@
+"""The H-matrix: a near field of dense blocks plus low-rank far blocks, built from a kernel.
+
+``build`` is distributed-ready: on an MPI rank the row points are the points the rank owns and the
+column points are all points, so each rank evaluates the kernel only for its own rows. Everything here
+is in user numbering (the order of the points given); the cluster trees' permutations are used only to
+name each block's rows and columns.
+"""
+import time
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .admissibility import Admissibility
+from .batch import BATCH_PAIRS, BlockEvaluator
+from .cluster import ClusterTree, as_points
+from .compress import Compressor, check_rank, check_tol, make_compressor
+from .partition import BlockPartition
+
+#: bytes per stored entry (float64)
+ENTRY_BYTES = 8
+
+
+class MemoryLimitError(RuntimeError):
+    """The planned H-matrix would need more memory than allowed; raised before any kernel evaluation."""
+
+
+class Plan(NamedTuple):
+    """The block partition and the rank planned for each far block, known before any evaluation.
+
+    For a fixed rank or a rank rule, ``ranks`` are the ranks the compressor aims at (truncation of an
+    exactly low-rank block can only lower them); for an adaptive compressor they are its caps.
+    """
+
+    partition: BlockPartition
+    ranks: np.ndarray
+
+    def estimate_bytes(self):
+        """Bytes the H-matrix will store at most: near entries plus rank (m + n) per far block."""
+        far = self.partition.shapes("far")
+        return ENTRY_BYTES * (self.partition.near_entries + int((self.ranks * far.sum(axis=1)).sum()))
+
+
+def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, max_rank=64,
+         adaptive=False):
+    """Cluster both point sets, partition the blocks and fix the far blocks' ranks (no kernel needed).
+
+    Parameters
+    ----------
+    row_points, col_points : array (m, d), (n, d)
+    leaf_size : int
+        Most points in a leaf cluster.
+    eta : float
+        Admissibility parameter of eq. 43.
+    rank : int, optional
+        One rank for every far block.
+    rank_rule : callable (m, n) -> int, optional
+        A rank per far block from its shape, e.g. ``RankRule`` (section 5.3).
+    max_rank : int
+        Cap on every far block's rank (and the rank of an adaptive compressor).
+    adaptive : bool
+        The compressor chooses ranks itself, so ``rank`` and ``rank_rule`` are optional caps.
+
+    Returns
+    -------
+    Plan
+    """
+    admissible = Admissibility(eta)
+    max_rank = check_rank(max_rank, "max_rank")
+    row_points, col_points = as_points(row_points), as_points(col_points)
+    row_tree = ClusterTree(row_points, leaf_size)
+    same = row_points.shape == col_points.shape and np.array_equal(row_points, col_points)
+    col_tree = row_tree if same else ClusterTree(col_points, leaf_size)
+    partition = BlockPartition(row_tree, col_tree, admissible)
+    if rank is not None and rank_rule is not None:
+        raise ValueError(f"give rank or rank_rule, not both (got rank={rank!r}, rank_rule={rank_rule!r})")
+    if rank is None and rank_rule is None and not adaptive:
+        raise ValueError("a fixed-rank compressor needs rank or rank_rule")
+    if rank is not None:
+        rank = check_rank(rank)
+
+    def target(m, n):
+        if rank is not None:
+            return rank
+        return check_rank(rank_rule(m, n), "rank_rule(m, n)") if rank_rule else max_rank
+
+    ranks = np.array([min(max_rank, m, n, target(m, n)) for m, n in partition.shapes("far")],
+                     dtype=np.int64)
+    return Plan(partition, ranks)
+
+
+@dataclass(eq=False)
+class NearBlock:
+    """A dense block K(rows, cols); rows and cols are user indices."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+    def entries(self, i, j):
+        """Entries at local positions (i, j)."""
+        return self.values[i, j]
+
+    def apply(self, x):
+        return self.values @ x
+
+    def triplets(self):
+        return _dense_triplets(self.rows, self.cols, self.values)
+
+
+@dataclass(eq=False)
+class FarBlock:
+    """A low-rank block K(rows, cols) ~= u v^T; rows and cols are user indices."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    @property
+    def rank(self):
+        return self.u.shape[1]
+
+    def entries(self, i, j):
+        """Entries at local positions (i, j)."""
+        return np.einsum("kr,kr->k", self.u[i], self.v[j])
+
+    def apply(self, x):
+        return self.u @ (self.v.T @ x)
+
+
+def _dense_triplets(rows, cols, values):
+    """(rows, cols, values) of a dense block values[i, j] at (rows[i], cols[j]), row-major."""
+    return np.repeat(rows, len(cols)), np.tile(cols, len(rows)), values.ravel()
+
+
+class Triplets(NamedTuple):
+    """A sparse matrix as COO triplets."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+
+class CooPieces(NamedTuple):
+    """y = N x + U (Vt x): N (local rows x columns), U (local rows x terms), Vt (terms x columns).
+
+    ``terms`` is the number of rank-one terms R on this rank (U's columns, Vt's rows).
+    """
+
+    near: Triplets
+    u: Triplets
+    vt: Triplets
+    terms: int
+
+
+@dataclass(frozen=True)
+class Storage:
+    """What the H-matrix stores, against the dense m x n block it replaces."""
+
+    rows: int
+    cols: int
+    near_blocks: int
+    far_blocks: int
+    near_entries: int
+    far_entries: int
+    max_rank: int
+    mean_rank: float
+
+    @property
+    def entries(self):
+        return self.near_entries + self.far_entries
+
+    @property
+    def bytes(self):
+        return ENTRY_BYTES * self.entries
+
+    @property
+    def compression_ratio(self):
+        """Dense entries m n over stored entries."""
+        return self.rows * self.cols / self.entries
+
+    @property
+    def entries_per_row(self):
+        return self.entries / self.rows
+
+
+class HMatrix:
+    """An H-matrix in user numbering: ``near`` dense blocks and ``far`` low-rank blocks.
+
+    Attributes
+    ----------
+    row_points, col_points : ndarray (m, d), (n, d)
+    plan : Plan
+        The partition and planned ranks it was built from.
+    near : list of NearBlock
+    far : list of FarBlock
+    row_offset : int
+        Global index of the first row (the rank's first owned point).
+    evaluations : int
+        Kernel evaluations (pairs) the build made.
+    kernel_calls : int
+        Kernel calls the build made.
+    build_seconds : float
+    """
+
+    def __init__(self, row_points, col_points, plan, near, far, row_offset=0):
+        self.row_points, self.col_points, self.plan = row_points, col_points, plan
+        self.near, self.far = near, far
+        self.row_offset = row_offset
+        self.evaluations = self.kernel_calls = 0
+        self.build_seconds = 0.0
+
+    @property
+    def shape(self):
+        return len(self.row_points), len(self.col_points)
+
+    @property
+    def partition(self):
+        return self.plan.partition
+
+    @property
+    def ranks(self):
+        """The rank of each far block, as built."""
+        return np.array([block.rank for block in self.far], dtype=np.int64)
+
+    def matvec(self, x):
+        """y = H x for x of shape (n,) or (n, k)."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.zeros((self.shape[0],) + x.shape[1:])
+        for block in self.near + self.far:
+            y[block.rows] += block.apply(x[block.cols])
+        return y
+
+    def to_dense(self):
+        """The dense m x n matrix the H-matrix represents (for tests and small problems)."""
+        return self.matvec(np.eye(self.shape[1]))
+
+    def to_coo(self):
+        """The three sparse pieces of y = N x + U (Vt x), in user numbering.
+
+        Rows of N and U are local row indices, columns of N and Vt column indices; the rank-one terms
+        are numbered 0..R-1 on this rank, far block by far block.
+        """
+        offsets = np.concatenate([[0], np.cumsum(self.ranks)])
+        terms = [np.arange(a, b) for a, b in zip(offsets[:-1], offsets[1:])]
+        near = [block.triplets() for block in self.near]
+        u = [_dense_triplets(block.rows, term, block.u) for block, term in zip(self.far, terms)]
+        vt = [_dense_triplets(term, block.cols, block.v.T) for block, term in zip(self.far, terms)]
+        return CooPieces(*(_concatenate(pieces) for pieces in (near, u, vt)), terms=int(offsets[-1]))
+
+    @property
+    def storage(self):
+        """Storage figures (entries, bytes, compression ratio, ranks, block counts)."""
+        ranks = self.ranks
+        far_shapes = self.partition.shapes("far")
+        return Storage(
+            rows=self.shape[0], cols=self.shape[1], near_blocks=len(self.near), far_blocks=len(self.far),
+            near_entries=int(sum(block.values.size for block in self.near)),
+            far_entries=int((ranks * far_shapes.sum(axis=1)).sum()),
+            max_rank=int(ranks.max(initial=0)), mean_rank=float(ranks.mean()) if ranks.size else 0.0)
+
+    def check(self, kernel, samples=1000, seed=0):
+        """Mean relative error of ``samples`` entries drawn uniformly against direct kernel evaluation.
+
+        The a posteriori check of section 4: entries come from near and far blocks in proportion to
+        their sizes. The relative error of an entry whose exact value is zero is measured against
+        1e-12 of the largest sampled value, so a spurious value there still counts.
+        """
+        blocks = self.near + self.far
+        sizes = np.array([block.rows.size * block.cols.size for block in blocks], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        flat = np.random.default_rng(seed).integers(0, starts[-1], size=int(samples))
+        which = np.searchsorted(starts, flat, side="right") - 1
+        local = flat - starts[which]
+        approx = np.empty(len(flat))
+        rows, cols = np.empty(len(flat), dtype=np.int64), np.empty(len(flat), dtype=np.int64)
+        for b in np.unique(which):
+            picked = which == b
+            block = blocks[b]
+            i, j = np.divmod(local[picked], block.cols.size)
+            approx[picked] = block.entries(i, j)
+            rows[picked], cols[picked] = block.rows[i], block.cols[j]
+        exact = kernel(self.row_points[rows], self.col_points[cols])
+        scale = np.maximum(np.abs(exact), max(1e-12 * np.abs(exact).max(), np.finfo(float).tiny))
+        return float(np.mean(np.abs(approx - exact) / scale))
+
+
+def _concatenate(triplets):
+    if not triplets:
+        return Triplets(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    return Triplets(*(np.concatenate(part) for part in zip(*triplets)))
+
+
+def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=None, rank_rule=None,
+          tol=None, max_rank=64, seed=0, row_offset=0, max_bytes=None, batch_pairs=BATCH_PAIRS):
+    """Build the H-matrix of ``kernel`` on row_points x col_points.
+
+    Parameters
+    ----------
+    kernel : Kernel
+    row_points : array (m, d)
+        The rows: on an MPI rank, the points it owns.
+    col_points : array (n, d)
+        The columns: all points.
+    leaf_size : int
+        Most points in a leaf cluster.
+    eta : float
+        Admissibility parameter of eq. 43.
+    compressor : str or Compressor
+        A key of ``COMPRESSORS`` ("nystrom", "nystrom_nearest", "aca") or a compressor object.
+    rank, rank_rule : int or callable (m, n) -> int, optional
+        Fixed rank, or a rank per block (``RankRule``); required by the Nystrom compressors.
+    tol : float in (0, 1), optional
+        Relative accuracy of a far block (required by "aca"; an extra truncation for Nystrom).
+    max_rank : int
+        Cap on every far block's rank.
+    seed : int
+        Seed of the random choices; combined with ``row_offset`` so ranks draw independently.
+    row_offset : int
+        Global index of the first row point.
+    max_bytes : int, optional
+        Refuse (``MemoryLimitError``) before any kernel evaluation when the plan may need more.
+    batch_pairs : int
+        Most pairs per kernel call.
+
+    Returns
+    -------
+    HMatrix
+    """
+    started = time.perf_counter()
+    if tol is not None:
+        tol = check_tol(tol)
+    if not isinstance(compressor, Compressor):
+        compressor = make_compressor(compressor, tol=tol, seed=[seed, row_offset])
+    row_points, col_points = kernel.check_points(row_points, "row point"), kernel.check_points(
+        col_points, "column point")
+    the_plan = plan(row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank, rank_rule=rank_rule,
+                    max_rank=max_rank, adaptive=compressor.adaptive)
+    if max_bytes is not None and the_plan.estimate_bytes() > max_bytes:
+        raise MemoryLimitError(f"the H-matrix may need {the_plan.estimate_bytes() / 2**20:.1f} MiB, "
+                               f"more than the limit of {max_bytes / 2**20:.1f} MiB")
+    partition = the_plan.partition
+    evaluator = BlockEvaluator(kernel, row_points, col_points, batch_pairs)
+    evaluations = kernel.evaluations
+    near_index = [partition.indices(block) for block in partition.near]
+    near = [NearBlock(rows, cols, values)
+            for (rows, cols), values in zip(near_index, evaluator(near_index))]
+    far_index = [partition.indices(block) for block in partition.far]
+    far = [FarBlock(rows, cols, u, v)
+           for (rows, cols), (u, v) in zip(far_index, compressor.compress(evaluator, far_index,
+                                                                          the_plan.ranks))]
+    hmatrix = HMatrix(row_points, col_points, the_plan, near, far, row_offset)
+    hmatrix.evaluations = kernel.evaluations - evaluations
+    hmatrix.kernel_calls = evaluator.calls
+    hmatrix.build_seconds = time.perf_counter() - started
+    return hmatrix

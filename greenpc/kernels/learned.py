@@ -1,0 +1,87 @@
+"""A trained alphaMSNN as a Kernel: batched, jitted, chunked evaluation of G(x, y) in float32.
+
+Pairs are evaluated in chunks of a fixed size (the last one padded) so the jitted function compiles
+once; the chunk bounds the memory of one evaluation.
+"""
+import math
+
+import numpy as np
+
+from .. import problems
+from .base import Kernel, KernelError
+
+
+def parameter_values(model, given):
+    """The network's parameter values: every trained parameter must be given, within its range."""
+    trained = model.problem.get("trained_params", {})
+    unknown = sorted(set(given) - set(trained))
+    if unknown:
+        known = ", ".join(sorted(trained)) or "none"
+        raise KernelError(f"-greenpc_param: the model for {model.problem['name']!r} has no parameter "
+                          f"{', '.join(unknown)} (it takes: {known})")
+    values = {}
+    for name, spec in trained.items():
+        if name not in given:
+            raise KernelError(f"-greenpc_param: the model for {model.problem['name']!r} needs "
+                              f"{name}=VALUE (trained for {spec['low']:g} <= {name} <= "
+                              f"{spec['high']:g})")
+        value = float(given[name])
+        reduced = value
+        if spec.get("period"):
+            reduced = spec["low"] + math.fmod(value - spec["low"], spec["period"]) % spec["period"]
+        if not spec["low"] <= reduced <= spec["high"]:
+            raise KernelError(f"-greenpc_param: {name}={value:g} is outside the trained range "
+                              f"[{spec['low']:g}, {spec['high']:g}] of {model.path or 'the model'}")
+        values[name] = value
+    return values
+
+
+class LearnedKernel(Kernel):
+    """G(x, y) of a trained model at fixed parameter values."""
+
+    name = "learned"
+    singular_diagonal = False
+
+    def __init__(self, model, params=None, precision="single", chunk=1 << 15):
+        super().__init__()
+        import jax
+        import jax.numpy as jnp
+
+        from ..model.network import pair_function
+
+        self.model = model
+        self.dim = model.architecture.dim
+        self.domain = tuple(np.asarray(v, dtype=np.float64) for v in model.problem["domain"])
+        self.values = parameter_values(model, params or {})
+        if precision not in ("single", "double"):
+            raise KernelError(f"precision is 'single' or 'double', got {precision!r}")
+        self.precision = precision
+        dtype = jnp.float32 if precision == "single" else jnp.float64
+        if precision == "double":
+            jax.config.update("jax_enable_x64", True)
+        preset = problems.get(model.problem["name"])
+        all_values = {**model.problem.get("params", {}), **self.values}
+        features = [v for k in sorted(self.values)
+                    for v in preset.param_features[k](all_values[k], np)] if self.values else []
+        self.features = np.asarray(features, dtype=np.float64)
+        weights = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), model.params)
+        pair = pair_function(model.architecture)
+        feats = jnp.asarray(self.features, dtype)
+        batch = jax.vmap(lambda x, y: pair(weights, x, y, feats))
+        self._batch = jax.jit(batch)
+        self._dtype = dtype
+        self.chunk = int(chunk)
+
+    def describe(self):
+        values = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
+        return (f"learned {self.model.problem['name']} model"
+                + (f" ({values})" if values else "") + f", {self.precision} precision")
+
+    def _evaluate(self, x, y):
+        m = len(x)
+        pad = self.chunk - m
+        if pad > 0:
+            x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+            y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
+        out = self._batch(x.astype(self._dtype), y.astype(self._dtype))
+        return np.asarray(out, dtype=np.float64)[:m]

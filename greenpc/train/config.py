@@ -1,0 +1,253 @@
+"""Training configuration: the ``-train_*`` options (paper's settings as defaults) and the stage list.
+
+Stages are data (section 3.4): each ``Stage`` names its epsilon, the network stages it evaluates, whether
+the last one is the domain-decomposition mixture, which parameter groups train, and its step count. The
+loop applies them through optax masking; no stage has code of its own.
+"""
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from .. import problems
+from ..model.architecture import Architecture
+from ..options import Option, OptionError, non_negative, positive, read
+
+
+def _floats_positive(values):
+    return None if values and all(v > 0 for v in values) else "expected positive numbers"
+
+
+SPECS = (
+    Option("output", str, "", "weight file to write (default PROBLEM.gpc)"),
+    Option("seed", int, 0, "random seed (initialization, batches, DD perturbation)", check=non_negative),
+    Option("epsilons", "floats", (), "source widths of the stages (1D: 1e-2,1e-3,1e-4; "
+           "2D: 1e-2,5e-3,2e-3)", check=_floats_positive),
+    Option("widths", "floats", (10, 15, 20), "hidden width of each stage's near/middle branches",
+           check=_floats_positive),
+    Option("width_scale", float, 1.0, "multiply every hidden width (2 for the parametric model)",
+           check=positive),
+    Option("depth", int, 3, "hidden layers of every branch", check=positive),
+    Option("far_width", int, 50, "hidden width of the far-field branch", check=positive),
+    Option("aux_width", int, 5, "hidden width of the scale networks and the gate", check=positive),
+    Option("aux_depth", int, 2, "hidden layers of the scale networks and the gate", check=positive),
+    Option("subdomains", int, 0, "experts Q of the DD stage (0: 3 in 1D, 5 in 2D, 9 over "
+           "parameters; 1: no DD stage)", check=non_negative),
+    Option("epochs", "floats", (), "epochs of each stage, the DD stage last (1D: 500,500,1000,3000; "
+           "2D: 1000,1000,1000,2000)", check=_floats_positive),
+    Option("epoch_scale", float, 1.0, "multiply every stage's epochs (short trial runs)",
+           check=positive),
+    Option("batches_per_epoch", int, 20, "mini-batches per epoch", check=positive),
+    Option("batch_boundary", int, 500, "boundary pairs per batch", check=positive),
+    Option("batch_anchor", int, 500, "anchor subsamples per batch", check=positive),
+    Option("batch_uniform", int, 500, "uniform pairs in the domain per batch", check=positive),
+    Option("batch_near", int, 1500, "pairs with |x - y| <= near_radius * eps per batch",
+           check=positive),
+    Option("batch_scale", float, 1.0, "multiply every batch size (2 for parametric problems)",
+           check=positive),
+    Option("near_radius", float, 3.0, "near-diagonal sampling radius in units of eps", check=positive),
+    Option("anchor_N", int, 32, "interior points per direction of the coarse anchor grid",
+           check=positive),
+    Option("anchor_params", str, "", "parameter values of the anchor data, e.g. "
+           "theta=0:0.785398:1.570796:2.356194"),
+    Option("param", str, "", "trained parameter ranges NAME=LOW:HIGH[:periodic], comma-separated"),
+    Option("lr", float, 1e-3, "Adam learning rate at the start of each stage", check=positive),
+    Option("lr_final", float, 1e-4, "learning rate at the end of each stage", check=positive),
+    Option("aux_weight", float, 1.0, "anchor loss weight at the start", check=non_negative),
+    Option("aux_weight_final", float, 0.1, "anchor loss weight at the end (geometric decay)",
+           check=non_negative),
+    Option("bc_weight", float, 1.0, "boundary loss weight", check=non_negative),
+    Option("res_weight", float, 1.0, "residual loss weight", check=non_negative),
+    Option("residual_norm", "choice", "source", "scale the residual by eps^d, the inverse peak of "
+           "the Gaussian source (source), or not (none)", choices=("source", "none")),
+    Option("gate_steps", int, 500, "pretraining steps of the DD gate", check=non_negative),
+    Option("gate_width", float, 0.5, "gate pretraining targets: softmax of -|z - seed|^2 / "
+           "(width * seed spacing)^2", check=positive),
+    Option("dd_perturbation", float, 0.01, "relative noise added to each expert copy",
+           check=non_negative),
+    Option("checkpoint", str, "", "checkpoint file (default OUTPUT.ckpt)"),
+    Option("checkpoint_minutes", float, 5.0, "minutes between checkpoints (and at stage ends)",
+           check=positive),
+    Option("checkpoint_steps", int, 0, "also checkpoint every this many steps (0: never)",
+           check=non_negative),
+    Option("resume", bool, False, "continue from the checkpoint if there is one"),
+    Option("progress", bool, True, "show a progress bar"),
+    Option("threads", int, 0, "CPU threads for XLA (0: all)", check=non_negative),
+)
+
+DEFAULT_EPSILONS = {1: (1e-2, 1e-3, 1e-4), 2: (1e-2, 5e-3, 2e-3)}
+DEFAULT_EPOCHS = {1: (500, 500, 1000, 3000), 2: (1000, 1000, 1000, 2000)}
+DEFAULT_SUBDOMAINS = {1: 3, 2: 5}
+PARAMETER_SUBDOMAINS = 9
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: ``kind`` is "pde" (the loss of eq. 37) or "gate" (DD gate pretraining)."""
+
+    name: str
+    kind: str
+    epsilon: float
+    active: int
+    dd: bool
+    steps: int
+    trainable: tuple
+
+
+def parse_ranges(text):
+    """NAME=LOW:HIGH[:periodic],... -> {name: {"low", "high", "period"}}."""
+    ranges = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, spec = item.partition("=")
+        parts = spec.split(":")
+        try:
+            low, high = float(parts[0]), float(parts[1])
+        except (IndexError, ValueError):
+            raise OptionError(f"-train_param {item!r}: expected NAME=LOW:HIGH[:periodic]") from None
+        if not low < high:
+            raise OptionError(f"-train_param {item!r}: expected LOW < HIGH")
+        periodic = len(parts) > 2 and parts[2] == "periodic"
+        ranges[name.strip()] = {"low": low, "high": high, "period": (high - low) if periodic else None}
+    return ranges
+
+
+def parse_anchor_values(text):
+    """NAME=V1:V2:...,... -> {name: [values]}."""
+    values = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, spec = item.partition("=")
+        try:
+            values[name.strip()] = [float(v) for v in spec.split(":") if v]
+        except ValueError:
+            raise OptionError(f"-train_anchor_params {item!r}: expected NAME=V1:V2:...") from None
+    return values
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    problem: str
+    fixed_params: dict
+    trained_params: dict
+    anchor_params: dict
+    options: dict
+
+    @property
+    def preset(self):
+        return problems.get(self.problem)
+
+    @property
+    def dim(self):
+        return self.preset.dim
+
+    @property
+    def output(self):
+        return self.options["output"] or f"{self.problem}.gpc"
+
+    @property
+    def checkpoint(self):
+        return self.options["checkpoint"] or self.output + ".ckpt"
+
+    def batch_sizes(self):
+        scale = self.options["batch_scale"]
+        return {k: max(1, int(round(self.options[f"batch_{k}"] * scale)))
+                for k in ("boundary", "anchor", "uniform", "near")}
+
+    def epsilons(self):
+        return tuple(self.options["epsilons"]) or DEFAULT_EPSILONS[self.dim]
+
+    def subdomains(self):
+        q = self.options["subdomains"]
+        if q:
+            return q
+        return PARAMETER_SUBDOMAINS if self.trained_params else DEFAULT_SUBDOMAINS[self.dim]
+
+    def architecture(self):
+        eps = self.epsilons()
+        widths = tuple(self.options["widths"])
+        if len(widths) != len(eps):
+            raise OptionError(f"-train_widths {widths}: need one width per epsilon {eps}")
+        scale = self.options["width_scale"]
+        n_features = len(self.preset.features({**self.preset.params, **{k: 0.0 for k in
+                                                                          self.trained_params}}))
+        n_features = n_features if self.trained_params else 0
+        return Architecture(
+            dim=self.dim, epsilons=eps, widths=tuple(int(round(w * scale)) for w in widths),
+            alpha0=tuple(self.initial_alpha(e) for e in eps), n_features=n_features,
+            depth=self.options["depth"], far_width=int(round(self.options["far_width"] * scale)),
+            aux_width=self.options["aux_width"], aux_depth=self.options["aux_depth"],
+            subdomains=self.subdomains(), gate_input="params" if self.trained_params else "source")
+
+    def initial_alpha(self, epsilon):
+        """eq. 26 for a diffusion-dominated source: alpha = r - p_a + 2 beta with r = -d, beta = 1."""
+        import numpy as np
+
+        x = np.full((1, self.dim), 0.5)
+        params = {**self.fixed_params, **{k: v["low"] for k, v in self.trained_params.items()}}
+        a = float(np.trace(self.preset.a(x, params)[0]) / self.dim)
+        p_a = math.log(abs(a)) / math.log(epsilon)
+        return 2.0 - self.dim - p_a
+
+    def stages(self):
+        """The stage list: one PDE stage per epsilon, then gate pretraining and the DD stage."""
+        eps = self.epsilons()
+        epochs = tuple(self.options["epochs"]) or DEFAULT_EPOCHS.get(self.dim)
+        dd = self.subdomains() > 1
+        if len(epochs) != len(eps) + (1 if dd else 0):
+            raise OptionError(f"-train_epochs {epochs}: need one entry per epsilon "
+                              f"{'plus one for the DD stage' if dd else ''} ({len(eps) + dd} values)")
+        per_epoch = self.options["batches_per_epoch"]
+        steps = [max(1, int(round(e * self.options["epoch_scale"] * per_epoch))) for e in epochs]
+        out = []
+        for k, e in enumerate(eps):
+            trainable = ("far",) + tuple(f"stage_{j}" for j in range(k + 1))
+            out.append(Stage(f"eps={e:g}", "pde", e, k + 1, False, steps[k], trainable))
+        if dd:
+            if self.options["gate_steps"]:
+                out.append(Stage("gate", "gate", eps[-1], len(eps), True,
+                                 self.options["gate_steps"], ("gate",)))
+            trainable = ("far",) + tuple(f"stage_{j}" for j in range(len(eps) - 1)) + (
+                "experts", "gate")
+            out.append(Stage(f"dd Q={self.subdomains()}", "pde", eps[-1], len(eps), True,
+                             steps[-1], trainable))
+        return out
+
+    def to_dict(self):
+        return {"problem": self.problem, "fixed_params": self.fixed_params,
+                "trained_params": self.trained_params, "anchor_params": self.anchor_params,
+                "options": {k: list(v) if isinstance(v, tuple) else v
+                            for k, v in self.options.items()},
+                "stages": [asdict(s) for s in self.stages()]}
+
+    def fingerprint(self):
+        """What must match for a checkpoint to be resumed by this configuration."""
+        record = self.to_dict()
+        for key in ("output", "checkpoint", "checkpoint_minutes", "checkpoint_steps", "resume",
+                    "progress", "threads"):
+            record["options"].pop(key, None)
+        return json.dumps(record, sort_keys=True)
+
+
+def from_options(database=None):
+    """The configuration from the options database: -problem, the preset's -NAME values, -train_*."""
+    problem_spec = (Option("problem", "choice", "", "the PDE preset", choices=tuple(problems.names())),)
+    name = read(problem_spec, database=database)["problem"]
+    if not name:
+        raise OptionError(f"-problem is required; choose one of {', '.join(problems.names())}")
+    preset = problems.get(name)
+    options = read(SPECS, prefix="train_", database=database)
+    trained = parse_ranges(options["param"])
+    for key in trained:
+        if key not in preset.param_features:
+            raise OptionError(f"-train_param: {name} cannot take {key!r} as a network input "
+                              f"(parametric inputs: {', '.join(preset.param_features) or 'none'})")
+    fixed_specs = tuple(Option(k, float, v, f"parameter {k} of {name}")
+                        for k, v in preset.params.items() if k not in trained)
+    fixed = preset.resolve(read(fixed_specs, database=database))
+    fixed = {k: v for k, v in fixed.items() if k not in trained}
+    anchors = parse_anchor_values(options["anchor_params"])
+    if set(anchors) != set(trained):
+        if trained:
+            raise OptionError(f"-train_anchor_params must give anchor values for "
+                              f"{', '.join(trained)}")
+        raise OptionError("-train_anchor_params is only for parametric models (-train_param)")
+    return TrainConfig(name, fixed, trained, anchors, options)
+

@@ -1,0 +1,122 @@
+"""The training loss (eq. 37): residual (eq. 33), boundary (eq. 38) and anchor (eq. 36) terms.
+
+The residual L_x G - N_eps comes from the network's forward Laplacian (``model.network.Jet``) and the
+preset's coefficients (full tensor a, its divergence, b, c). With ``residual_norm = "source"`` it is
+multiplied by (eps sqrt(pi))^d, so the Gaussian source peaks at 1 whatever eps; boundary and anchor terms
+are divided by the RMS of the anchor values, so all three are relative and the weights comparable.
+"""
+import jax
+import jax.numpy as jnp
+
+from ..model.network import MLP, Jet, pair_function, pair_jet
+from ..problems.operator import apply_from_derivatives, coefficients
+
+
+def gaussian(x, y, epsilon):
+    """N_eps(x, y) of eq. 15."""
+    d = x.shape[-1]
+    return (1.0 / (epsilon * jnp.sqrt(jnp.pi))) ** d * jnp.exp(-jnp.sum((x - y) ** 2, -1) / epsilon ** 2)
+
+
+def parameter_dicts(config):
+    """``raw (n_trained,) -> (features, coefficient parameters)`` for one pair."""
+    preset = config.preset
+    names = sorted(config.trained_params)
+
+    def split(raw):
+        values = {**config.fixed_params, **{n: raw[i] for i, n in enumerate(names)}}
+        features = preset.features(values, jnp) if names else []
+        feats = jnp.stack(features) if features else jnp.zeros((0,), raw.dtype)
+        return feats, values
+
+    return split
+
+
+def make_loss(config, arch, stage, anchor_scale):
+    """``loss(params, batch, weights) -> (total, terms)`` for one stage."""
+    preset = config.preset
+    jet = pair_jet(arch, stages=stage.active, dd=stage.dd)
+    value = pair_function(arch, stages=stage.active, dd=stage.dd)
+    split = parameter_dicts(config)
+    d = config.dim
+    norm = (stage.epsilon * jnp.sqrt(jnp.pi)) ** d if config.options["residual_norm"] == "source" \
+        else 1.0
+
+    def residual(params, x, y, raw):
+        feats, values = split(raw)
+        coeffs = coefficients(preset, x, values)
+        g = jet(params, x, y, feats, coeffs[0])
+        lg = apply_from_derivatives(preset, coeffs, g.value, g.grad, g.lap)
+        return (lg - gaussian(x, y, stage.epsilon)) * norm
+
+    def plain(params, x, y, raw):
+        return value(params, x, y, split(raw)[0])
+
+    def loss(params, batch, weights):
+        res = jax.vmap(residual, (None, 0, 0, 0))(params, batch["res_x"], batch["res_y"],
+                                                  batch["res_p"])
+        bc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["bc_x"], batch["bc_y"], batch["bc_p"])
+        anc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["anc_x"], batch["anc_y"],
+                                               batch["anc_p"])
+        terms = {"res": jnp.mean(res ** 2), "bc": jnp.mean(bc ** 2) / anchor_scale ** 2,
+                 "aux": jnp.mean((anc - batch["anc_g"]) ** 2) / anchor_scale ** 2}
+        total = weights["res"] * terms["res"] + weights["bc"] * terms["bc"] + weights["aux"] * terms["aux"]
+        return total, terms
+
+    return loss
+
+
+def gate_seeds(config, arch):
+    """Seed points of the DD subdomains in the gate's input space (section 3.4, figure 7).
+
+    1D: y in {0, 0.5, 1} (Q evenly spaced); 2D: the centre and the four corners (Q = 5); over a
+    parameter: Q values evenly spread over its (periodic) range, as features.
+    """
+    import numpy as np
+
+    q = arch.subdomains
+    if arch.gate_input == "params":
+        (name, spec), = config.trained_params.items()
+        span = spec["period"] or (spec["high"] - spec["low"])
+        count = q if spec["period"] else q - 1
+        values = spec["low"] + span * np.arange(q) / max(count, 1)
+        split = parameter_dicts(config)
+        return np.stack([np.asarray(split(jnp.asarray([v], jnp.float32))[0]) for v in values])
+    if arch.dim == 1:
+        return np.linspace(0.0, 1.0, q)[:, None]
+    if arch.dim == 2 and q == 5:
+        return np.array([[0.5, 0.5], [0, 0], [1, 0], [0, 1], [1, 1]], dtype=float)
+    side = int(round(q ** (1.0 / arch.dim)))
+    if side ** arch.dim != q:
+        raise ValueError(f"{q} subdomains in {arch.dim}D: use 5 (centre and corners) or a perfect power")
+    axes = np.meshgrid(*[np.linspace(0, 1, side)] * arch.dim, indexing="ij")
+    return np.stack([a.ravel() for a in axes], -1)
+
+
+def make_gate_loss(config, arch):
+    """Cross entropy of the gate against soft Voronoi targets around the seeds (gate pretraining)."""
+    seeds = jnp.asarray(gate_seeds(config, arch), jnp.float32)
+    spacing = jnp.min(jnp.where(jnp.eye(len(seeds), dtype=bool), jnp.inf,
+                                jnp.linalg.norm(seeds[:, None] - seeds[None], axis=-1)))
+    width = config.options["gate_width"] * spacing
+    gate = MLP(arch.aux_width, arch.aux_depth, out=arch.subdomains)
+    split = parameter_dicts(config)
+    ranges = [config.trained_params[n] for n in sorted(config.trained_params)]
+    n = 1000
+
+    def inputs(key):
+        if arch.gate_input == "source":
+            return jax.random.uniform(key, (n, arch.dim))
+        low = jnp.asarray([r["low"] for r in ranges])
+        high = jnp.asarray([r["high"] for r in ranges])
+        raw = low + (high - low) * jax.random.uniform(key, (n, len(ranges)))
+        return jax.vmap(lambda r: split(r)[0])(raw)
+
+    def loss(params, key):
+        z = inputs(key)
+        target = jax.nn.softmax(-jnp.sum((z[:, None] - seeds[None]) ** 2, -1) / width ** 2, axis=-1)
+        logits = gate.apply({"params": params["gate"]}, Jet(z)).value
+        ce = -jnp.mean(jnp.sum(target * jax.nn.log_softmax(logits, -1), -1))
+        return ce, {"gate": ce}
+
+    return loss
