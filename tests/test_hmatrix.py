@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greenpc.hmatrix import (ACA, Admissibility, BlockPartition, ClusterTree, MemoryLimitError, Nystrom,
-                             RankRule, box_distance, build, make_compressor, paper_base_rank, plan, truncate)
+                             RankRule, box_distance, build, make_compressor, paper_base_rank,
+                             paper_leaf_size, plan, truncate)
 from greenpc.kernels import Kernel, closed_form
 
 
@@ -109,6 +110,18 @@ def test_any_cloud_is_clustered_and_covered(dim, count, leaf_size, eta, seed):
         elif node.size > leaf_size:
             assert np.all(own == own[0])  # only coincident points may overflow a leaf
     assert (coverage(BlockPartition(tree, tree, Admissibility(eta))) == 1).all()
+
+
+def test_tree_depth_and_partition_summary():
+    points = grid(32, 2)
+    tree = ClusterTree(points, 16)
+    assert tree.depth == 3  # 1024 points, four children per split, 16 per leaf
+    assert all(leaf.size == 16 for leaf in tree.leaves())
+    partition = plan(points, points, leaf_size=16, eta=0.7, rank=1).partition
+    summary = partition.summary()
+    assert (summary["near_blocks"], summary["far_blocks"]) == (len(partition.near), len(partition.far))
+    assert summary["near_entries"] + summary["far_entries_dense"] == len(points) ** 2
+    assert min(summary["largest_far_block"]) == partition.shapes("far").min(axis=1).max()
 
 
 def test_duplicate_points_make_one_leaf():
@@ -295,6 +308,8 @@ def test_rank_rule_scales_logarithmically_above_the_leaf_size():
     assert rule(4096, 4096) == 20  # log 4096 / log 64 = 2
     assert [rule(n, n) for n in (65, 128, 1024)] == sorted(rule(n, n) for n in (65, 128, 1024))
     assert (paper_base_rank(64), paper_base_rank(65)) == (10, 20)
+    assert (paper_leaf_size(1, 2048), paper_leaf_size(1, 10**6), paper_leaf_size(2, 64),
+            paper_leaf_size(2, 128)) == (45, 128, 64, 128)
 
 
 def test_rank_rule_drives_the_far_ranks():
