@@ -226,6 +226,20 @@ def test_compressors_evaluate_only_few_entries_of_a_block():
         assert kernel.evaluations - before < m * n
 
 
+def test_nystrom_evaluates_a_small_block_whole_when_that_is_cheaper():
+    kernel, points = Smooth(2), grid(24, 2)
+    rows, cols = far_blocks(points, 16, 0.7)[0]
+    m, n = len(rows), len(cols)
+    rank = m * n // (2 * (m + n)) + 1  # 2 rank landmark rows and columns hold more than m n entries
+    before = kernel.evaluations
+    u, v = Nystrom("random")(kernel, rows, cols, rank)
+    assert kernel.evaluations - before == m * n
+    dense = kernel.block(rows, cols)
+    singular = np.linalg.svd(dense, compute_uv=False)
+    assert np.linalg.norm(u @ v.T - dense) == pytest.approx(np.linalg.norm(singular[rank:]), rel=1e-6,
+                                                            abs=1e-14)
+
+
 def test_build_evaluates_near_field_plus_landmarks_only():
     kernel, points = Smooth(2), grid(24, 2)
     hmatrix = build(kernel, points, points, leaf_size=16, eta=0.7, compressor="nystrom", rank=3)

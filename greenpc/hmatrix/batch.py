@@ -38,18 +38,24 @@ class BlockEvaluator:
         shapes = [(len(rows), len(cols)) for rows, cols in blocks]
         offsets = np.concatenate([[0], np.cumsum([m * n for m, n in shapes], dtype=np.int64)])
         values = np.empty(offsets[-1])
+        dim = self.row_points.shape[1]
         for start in range(0, int(offsets[-1]), self.batch_pairs):
             stop = min(start + self.batch_pairs, int(offsets[-1]))
+            x, y = np.empty((stop - start, dim)), np.empty((stop - start, dim))
             first = int(np.searchsorted(offsets, start, side="right")) - 1
             last = int(np.searchsorted(offsets, stop, side="left"))
-            row_index, col_index = [], []
             for b in range(first, last):
                 rows, cols = blocks[b]
                 # the part of block b inside [start, stop), by flat row-major position
-                flat = np.arange(max(start, offsets[b]), min(stop, offsets[b + 1])) - offsets[b]
-                row_index.append(rows[flat // len(cols)])
-                col_index.append(cols[flat % len(cols)])
-            values[start:stop] = self.kernel(self.row_points[np.concatenate(row_index)],
-                                             self.col_points[np.concatenate(col_index)])
+                a, e = max(start, offsets[b]) - offsets[b], min(stop, offsets[b + 1]) - offsets[b]
+                here = slice(offsets[b] + a - start, offsets[b] + e - start)
+                if e - a == len(rows) * len(cols):
+                    # a whole block: broadcast into the buffer, no index arrays
+                    x[here].reshape(len(rows), len(cols), dim)[:] = self.row_points[rows][:, None, :]
+                    y[here].reshape(len(rows), len(cols), dim)[:] = self.col_points[cols][None, :, :]
+                else:
+                    i, j = np.divmod(np.arange(a, e), len(cols))
+                    x[here], y[here] = self.row_points[rows[i]], self.col_points[cols[j]]
+            values[start:stop] = self.kernel(x, y)
             self.calls += 1
         return [values[offsets[b]:offsets[b + 1]].reshape(shape) for b, shape in enumerate(shapes)]

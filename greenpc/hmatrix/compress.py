@@ -45,7 +45,17 @@ def truncate(u, v, rank=None, tol=None):
         return u, v
     qu, ru = np.linalg.qr(u)
     qv, rv = np.linalg.qr(v)
-    x, s, yt = np.linalg.svd(ru @ rv.T)
+    left, right = svd_factors(ru @ rv.T, rank, tol)
+    return qu @ left, qv @ right
+
+
+def svd_factors(block, rank=None, tol=None):
+    """Truncated SVD factors (U, V) of a dense ``block``, U V^T ~= block.
+
+    The best approximation with at most ``rank`` terms and, when ``tol`` is given, the fewest terms
+    whose relative Frobenius error is at most ``tol``.
+    """
+    x, s, yt = np.linalg.svd(block, full_matrices=False)
     keep = int(np.count_nonzero(s > 0))
     if rank is not None:
         keep = min(keep, rank)
@@ -53,7 +63,7 @@ def truncate(u, v, rank=None, tol=None):
         # tails[k] = ||s[k:]||, the Frobenius error of keeping k terms
         tails = np.sqrt(np.concatenate([np.cumsum((s ** 2)[::-1])[::-1], [0.0]]))
         keep = min(keep, int(np.argmax(tails <= tol * tails[0])))
-    return qu @ (x[:, :keep] * s[:keep]), qv @ yt[:keep].T
+    return x[:, :keep] * s[:keep], yt[:keep].T
 
 
 class Compressor:
@@ -82,7 +92,9 @@ class Nystrom(Compressor):
 
     ``oversampling * rank`` landmarks are taken on each side, the cross approximation is formed with a
     pseudo-inverse truncated at ``rcond`` (so noisy or exactly low-rank cores stay stable), and the
-    result is truncated to ``rank`` (and to ``tol`` when given) by an SVD of its small factors.
+    result is truncated to ``rank`` (and to ``tol`` when given) by an SVD of its small factors. A block
+    smaller than its landmark rows and columns together is evaluated whole and truncated by its SVD:
+    fewer evaluations, and the best approximation of that rank.
 
     Parameters
     ----------
@@ -114,17 +126,22 @@ class Nystrom(Compressor):
 
     def compress(self, evaluator, blocks, ranks):
         rng = np.random.default_rng(self.seed)
-        chosen = []
+        requests, row_landmarks = [], []
         for (rows, cols), rank in zip(blocks, ranks):
             count = math.ceil(self.oversampling * check_rank(rank))
-            chosen.append((self._landmarks(evaluator.row_points[rows], count, rng),
-                           self._landmarks(evaluator.col_points[cols], count, rng)))
-        requests = [(rows, cols[col_marks]) for (rows, cols), (_, col_marks) in zip(blocks, chosen)]
-        requests += [(rows[row_marks], cols) for (rows, cols), (row_marks, _) in zip(blocks, chosen)]
-        values = evaluator(requests)
-        columns, rows_of = values[:len(blocks)], values[len(blocks):]
-        return [self._cross(c, r, marks[0], rank)
-                for c, r, marks, rank in zip(columns, rows_of, chosen, ranks)]
+            row_marks = self._landmarks(evaluator.row_points[rows], count, rng)
+            col_marks = self._landmarks(evaluator.col_points[cols], count, rng)
+            if len(rows) * len(col_marks) + len(row_marks) * len(cols) >= len(rows) * len(cols):
+                # the landmark rows and columns would cost more than the whole (small) block
+                requests.append((rows, cols))
+                row_landmarks.append(None)
+            else:
+                requests += [(rows, cols[col_marks]), (rows[row_marks], cols)]
+                row_landmarks.append(row_marks)
+        values = iter(evaluator(requests))
+        return [svd_factors(next(values), rank, self.tol) if marks is None
+                else self._cross(next(values), next(values), marks, rank)
+                for marks, rank in zip(row_landmarks, ranks)]
 
     def _landmarks(self, points, count, rng):
         """Local indices of at most ``count`` distinct landmark points among ``points``."""
@@ -254,11 +271,12 @@ class _CrossState:
         self.u[:, k], self.v[:, k] = u, v
         self.rank = k + 1
         self.zero_streak = 0
-        free = np.flatnonzero(~self.used)
         converged = math.sqrt((u @ u) * (v @ v)) <= tol * math.sqrt(max(self.norm2, 0.0))
-        self.done = converged or self.rank == self.cap or free.size == 0
+        self.done = converged or self.rank == self.cap or self.used.all()
         if not self.done:
-            self.pivot = int(free[np.argmax(np.abs(u[free]))])
+            score = np.abs(u)
+            score[self.used] = -1.0
+            self.pivot = int(np.argmax(score))
 
 
 class RankRule:
