@@ -231,8 +231,10 @@ class _CrossState:
 
     def __init__(self, rows, cols, row_points, cap):
         self.rows, self.cols, self.cap = rows, cols, cap
-        self.u = np.zeros((len(rows), cap))
-        self.v = np.zeros((len(cols), cap))
+        # factors grow by doubling: most blocks stop far below the cap, and thousands of blocks
+        # preallocated at the cap would hold many times the H-matrix's memory
+        self.u = np.zeros((len(rows), min(cap, 4)))
+        self.v = np.zeros((len(cols), min(cap, 4)))
         self.rank = 0
         self.used = np.zeros(len(rows), dtype=bool)
         # start at the row nearest the cluster's centre: away from the boundary, where G may vanish
@@ -268,6 +270,10 @@ class _CrossState:
         v = self.pending
         # ||S_k||_F^2 = ||S_{k-1}||_F^2 + 2 sum_l (u_l.u)(v_l.v) + |u|^2 |v|^2
         self.norm2 += 2.0 * (self.u[:, :k].T @ u) @ (self.v[:, :k].T @ v) + (u @ u) * (v @ v)
+        if k == self.u.shape[1]:
+            width = min(self.cap, 2 * k)
+            self.u = np.pad(self.u, ((0, 0), (0, width - k)))
+            self.v = np.pad(self.v, ((0, 0), (0, width - k)))
         self.u[:, k], self.v[:, k] = u, v
         self.rank = k + 1
         self.zero_streak = 0
