@@ -55,7 +55,7 @@ def flatten(params, prefix=""):
         if isinstance(value, dict) or hasattr(value, "items"):
             flat.update(flatten(value, name))
         else:
-            flat[name] = np.asarray(value)
+            flat[name] = value
     return flat
 
 

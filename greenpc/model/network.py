@@ -60,6 +60,11 @@ class Jet(NamedTuple):
                    jnp.concatenate([self.lap, jnp.zeros_like(constant)]), self.metric)
 
 
+def centred(z):
+    """[0, 1] -> [-1, 1]: centred inputs make the tanh layers far better conditioned."""
+    return 2.0 * z - 1.0
+
+
 def input_jet(x, shift, scale, metric):
     """(x - shift) * scale as a Jet in x (scale constant in x)."""
     value = (x - shift) * scale
@@ -127,7 +132,7 @@ class StageBranches(nn.Module):
 
     @nn.compact
     def __call__(self, x, y, feats, metric=None):
-        source = jnp.concatenate([y, feats])
+        source = jnp.concatenate([centred(y), feats])
         raw = MLP(self.aux_width, self.aux_depth, out=4, zero_output=True, name="scales")(
             Jet(source)).value
         alpha, beta = scale_exponents(raw, self.alpha0)
@@ -160,7 +165,7 @@ class AlphaMSNN(nn.Module):
 
     def gate(self, y, feats):
         a = self.arch
-        z = y if a.gate_input == "source" else feats
+        z = centred(y) if a.gate_input == "source" else feats
         return jax.nn.softmax(MLP(a.aux_width, a.aux_depth, out=a.subdomains, name="gate")(Jet(z)).value)
 
     @nn.compact
@@ -172,9 +177,9 @@ class AlphaMSNN(nn.Module):
         a = self.arch
         stages = a.stages if stages is None else stages
         dd = a.domain_decomposition if dd is None else dd
-        one = jnp.ones((), x.dtype)
+        two = jnp.asarray(2.0, x.dtype)
         g = MLP(a.far_width, a.depth, name="far")(
-            input_jet(x, 0.0, one, metric).concat(jnp.concatenate([y, feats])))
+            input_jet(x, 0.5, two, metric).concat(jnp.concatenate([centred(y), feats])))
         plain = stages - 1 if dd else stages
         for k in range(plain):
             g = g + self.stage(k)(x, y, feats, metric)
@@ -229,5 +234,6 @@ def pair_jet(arch, stages=None, dd=None):
 def stage_exponents(arch, params, k, y, feats):
     """(alpha, beta) of stage k's branches at source y (for inspection and tests)."""
     scales = MLP(arch.aux_width, arch.aux_depth, out=4, zero_output=True)
-    raw = scales.apply({"params": params[f"stage_{k}"]["scales"]}, Jet(jnp.concatenate([y, feats])))
+    raw = scales.apply({"params": params[f"stage_{k}"]["scales"]},
+                       Jet(jnp.concatenate([centred(y), feats])))
     return scale_exponents(raw.value, arch.alpha0[k])

@@ -50,15 +50,16 @@ SPECS = (
     Option("anchor_params", str, "", "parameter values of the anchor data, e.g. "
            "theta=0:0.785398:1.570796:2.356194"),
     Option("param", str, "", "trained parameter ranges NAME=LOW:HIGH[:periodic], comma-separated"),
-    Option("lr", float, 1e-3, "Adam learning rate at the start of each stage", check=positive),
+    Option("lr", float, 3e-3, "Adam learning rate at the start of each stage", check=positive),
     Option("lr_final", float, 1e-4, "learning rate at the end of each stage", check=positive),
     Option("aux_weight", float, 1.0, "anchor loss weight at the start", check=non_negative),
     Option("aux_weight_final", float, 0.1, "anchor loss weight at the end (geometric decay)",
            check=non_negative),
     Option("bc_weight", float, 1.0, "boundary loss weight", check=non_negative),
     Option("res_weight", float, 1.0, "residual loss weight", check=non_negative),
-    Option("residual_norm", "choice", "source", "scale the residual by eps^d, the inverse peak of "
-           "the Gaussian source (source), or not (none)", choices=("source", "none")),
+    Option("residual_norm", "choice", "relative", "make residuals relative: near-diagonal ones to "
+           "the source's peak, uniform ones to L's size on the kernel (relative); all to the "
+           "source's peak (source); raw (none)", choices=("relative", "source", "none")),
     Option("gate_steps", int, 500, "pretraining steps of the DD gate", check=non_negative),
     Option("gate_width", float, 0.5, "gate pretraining targets: softmax of -|z - seed|^2 / "
            "(width * seed spacing)^2", check=positive),

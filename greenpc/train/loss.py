@@ -1,14 +1,20 @@
 """The training loss (eq. 37): residual (eq. 33), boundary (eq. 38) and anchor (eq. 36) terms.
 
 The residual L_x G - N_eps comes from the network's forward Laplacian (``model.network.Jet``) and the
-preset's coefficients (full tensor a, its divergence, b, c). With ``residual_norm = "source"`` it is
-multiplied by (eps sqrt(pi))^d, so the Gaussian source peaks at 1 whatever eps; boundary and anchor terms
-are divided by the RMS of the anchor values, so all three are relative and the weights comparable.
+preset's coefficients (full tensor a, its divergence, b, c). Every term is made relative, so the weights
+compare like with like:
+
+- ``residual_norm = "relative"`` (default): near-diagonal residuals are multiplied by (eps sqrt(pi))^d,
+  so the Gaussian source peaks at 1 whatever eps; residuals at uniform pairs are divided by the size of
+  L applied to a smooth function of the kernel's size (operator scale x RMS of the anchor values), so a
+  relative error delta of a smooth G costs about delta^2 there, as it does in the anchor term;
+- ``"source"`` scales every residual like the near-diagonal ones, ``"none"`` leaves them raw;
+- boundary and anchor terms are divided by the RMS of the anchor values.
 """
 import jax
 import jax.numpy as jnp
 
-from ..model.network import MLP, Jet, pair_function, pair_jet
+from ..model.network import MLP, Jet, centred, pair_function, pair_jet
 from ..problems.operator import apply_from_derivatives, coefficients
 
 
@@ -32,22 +38,46 @@ def parameter_dicts(config):
     return split
 
 
+def operator_scale(config):
+    """Size of L on a smooth unit function: mean of pi^2 tr a + pi |b|_1 + |c| over the domain."""
+    import numpy as np
+
+    preset = config.preset
+    axes = np.meshgrid(*[np.linspace(0.05, 0.95, 10)] * config.dim, indexing="ij")
+    x = np.stack([a.ravel() for a in axes], -1)
+    params = {**config.fixed_params,
+              **{k: 0.5 * (v["low"] + v["high"]) for k, v in config.trained_params.items()}}
+    size = (np.pi ** 2 * np.trace(preset.a(x, params), axis1=1, axis2=2)
+            + np.pi * np.abs(preset.b(x, params)).sum(1) + np.abs(preset.c(x, params)))
+    return float(np.mean(size))
+
+
+def residual_weights(config, epsilon, anchor_scale):
+    """Per-sample factors of the residuals (uniform pairs first, then near-diagonal ones)."""
+    sizes = config.batch_sizes()
+    source = (epsilon * jnp.sqrt(jnp.pi)) ** config.dim
+    mode = config.options["residual_norm"]
+    uniform = {"relative": 1.0 / (operator_scale(config) * anchor_scale), "source": source,
+               "none": 1.0}[mode]
+    near = 1.0 if mode == "none" else source
+    return jnp.concatenate([jnp.full((sizes["uniform"],), uniform, jnp.float32),
+                            jnp.full((sizes["near"],), near, jnp.float32)])
+
+
 def make_loss(config, arch, stage, anchor_scale):
     """``loss(params, batch, weights) -> (total, terms)`` for one stage."""
     preset = config.preset
     jet = pair_jet(arch, stages=stage.active, dd=stage.dd)
     value = pair_function(arch, stages=stage.active, dd=stage.dd)
     split = parameter_dicts(config)
-    d = config.dim
-    norm = (stage.epsilon * jnp.sqrt(jnp.pi)) ** d if config.options["residual_norm"] == "source" \
-        else 1.0
+    norm = residual_weights(config, stage.epsilon, anchor_scale)
 
     def residual(params, x, y, raw):
         feats, values = split(raw)
         coeffs = coefficients(preset, x, values)
         g = jet(params, x, y, feats, coeffs[0])
         lg = apply_from_derivatives(preset, coeffs, g.value, g.grad, g.lap)
-        return (lg - gaussian(x, y, stage.epsilon)) * norm
+        return lg - gaussian(x, y, stage.epsilon)
 
     def plain(params, x, y, raw):
         return value(params, x, y, split(raw)[0])
@@ -58,7 +88,7 @@ def make_loss(config, arch, stage, anchor_scale):
         bc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["bc_x"], batch["bc_y"], batch["bc_p"])
         anc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["anc_x"], batch["anc_y"],
                                                batch["anc_p"])
-        terms = {"res": jnp.mean(res ** 2), "bc": jnp.mean(bc ** 2) / anchor_scale ** 2,
+        terms = {"res": jnp.mean((res * norm) ** 2), "bc": jnp.mean(bc ** 2) / anchor_scale ** 2,
                  "aux": jnp.mean((anc - batch["anc_g"]) ** 2) / anchor_scale ** 2}
         total = weights["res"] * terms["res"] + weights["bc"] * terms["bc"] + weights["aux"] * terms["aux"]
         return total, terms
@@ -106,7 +136,7 @@ def make_gate_loss(config, arch):
 
     def inputs(key):
         if arch.gate_input == "source":
-            return jax.random.uniform(key, (n, arch.dim))
+            return jax.random.uniform(key, (n, arch.dim))  # the gate sees them centred
         low = jnp.asarray([r["low"] for r in ranges])
         high = jnp.asarray([r["high"] for r in ranges])
         raw = low + (high - low) * jax.random.uniform(key, (n, len(ranges)))
@@ -115,7 +145,8 @@ def make_gate_loss(config, arch):
     def loss(params, key):
         z = inputs(key)
         target = jax.nn.softmax(-jnp.sum((z[:, None] - seeds[None]) ** 2, -1) / width ** 2, axis=-1)
-        logits = gate.apply({"params": params["gate"]}, Jet(z)).value
+        seen = centred(z) if arch.gate_input == "source" else z
+        logits = gate.apply({"params": params["gate"]}, Jet(seen)).value
         ce = -jnp.mean(jnp.sum(target * jax.nn.log_softmax(logits, -1), -1))
         return ce, {"gate": ce}
 
