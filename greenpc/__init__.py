@@ -1,0 +1,44 @@
+"""greenpc: a learned approximate-inverse (Green's function) preconditioner for PETSc.
+
+Use it from any PETSc code with ``-pc_type python -pc_python_type greenpc.GreenPC -greenpc_weights F``.
+``import greenpc`` stays light: the PC (petsc4py) and the trainer (JAX) load only when used.
+"""
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "GreenPC":
+        from .pc import GreenPC
+
+        return GreenPC
+    raise AttributeError(f"module 'greenpc' has no attribute {name!r}")
+
+
+def create(pc, weights=None, kernel=None, **options):
+    """Make ``pc`` (a petsc4py PC) a greenpc preconditioner, optionally setting -greenpc_* options.
+
+    ``greenpc.create(pc, weights="react2d", format="hmatrix")`` is the same as the options
+    ``-greenpc_weights react2d -greenpc_format hmatrix`` under the PC's prefix; a ``kernel`` object
+    (a ``greenpc.kernels.Kernel``) replaces the weight file.
+    """
+    from petsc4py import PETSc
+
+    from .pc import GreenPC
+
+    prefix = (pc.getOptionsPrefix() or "") + "greenpc_"
+    database = PETSc.Options()
+    if weights is not None:
+        options["weights"] = weights
+    for key, value in options.items():
+        database.setValue(prefix + key, str(int(value)) if isinstance(value, bool) else str(value))
+    context = GreenPC(kernel)
+    pc.setType(PETSc.PC.Type.PYTHON)
+    pc.setPythonContext(context)
+    return context
+
+
+def set_coordinates(pc, coordinates):
+    """Give the PC the coordinates (n_local, d) of the rows this rank owns (highest precedence)."""
+    import numpy as np
+
+    pc._greenpc_coordinates = np.asarray(coordinates, dtype=float)

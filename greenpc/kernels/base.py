@@ -77,3 +77,36 @@ class Kernel:
 
     def _evaluate(self, x, y):
         raise NotImplementedError
+
+
+class Wrapped(Kernel):
+    """A kernel seen through another: same dimension, domain and description; own evaluation count."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.dim, self.domain = inner.dim, inner.domain
+        self.singular_diagonal = inner.singular_diagonal
+        self.chunk = inner.chunk
+
+    def describe(self):
+        return self.inner.describe()
+
+    def innermost(self):
+        kernel = self
+        while isinstance(kernel, Wrapped):
+            kernel = kernel.inner
+        return kernel
+
+    def _evaluate(self, x, y):
+        return self.inner._evaluate(x, y)
+
+
+class Symmetrized(Wrapped):
+    """(G(x, y) + G(y, x)) / 2, for symmetric preconditioners (CG on self-adjoint problems)."""
+
+    def describe(self):
+        return f"symmetrized {self.inner.describe()}"
+
+    def _evaluate(self, x, y):
+        return 0.5 * (self.inner._evaluate(x, y) + self.inner._evaluate(y, x))

@@ -1,0 +1,210 @@
+"""The kernel matrix K_ij = G(x_i, x_j) w_j on this rank's rows, assembled as PETSc matrices.
+
+Three formats, one interface (``ApproximateInverse``): dense (every entry), sparse (section 4: the p
+largest entries within a radius, found with a KD-tree) and the H-matrix (``greenpc.hmatrix``: near field
+N plus U (Vt x)). Only interior points carry kernel entries; ``choose`` implements the decay test of
+eq. 42 for ``-greenpc_format auto``.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from petsc4py import PETSc
+from scipy.spatial import cKDTree
+
+from ..petsc_mats import aij_from_coo
+
+ENTRY_BYTES = 8
+INDEX_BYTES = np.dtype(PETSc.IntType).itemsize
+DENSE_ROW_CHUNK_PAIRS = 1 << 21
+
+
+class FormatError(ValueError):
+    pass
+
+
+@dataclass
+class ApproximateInverse:
+    """M (as PETSc objects) with what it stores; ``mult`` is PETSc's own product."""
+
+    kind: str
+    mat: object  # PETSc.Mat, or hmatrix.petsc.PetscHMatrix
+    entries: int  # stored entries on this rank
+    bytes: int
+    evaluations: int
+    info: dict = field(default_factory=dict)
+
+    @property
+    def near(self):
+        """The matrix holding the diagonal (N for the H-matrix)."""
+        return self.mat.near if self.kind == "hmatrix" else self.mat
+
+    def mult(self, x, y):
+        self.mat.mult(x, y)
+
+    def multTranspose(self, x, y):
+        self.mat.multTranspose(x, y)
+
+    def scale(self, s):
+        if self.kind == "hmatrix":
+            self.mat.near.scale(s)
+            self.mat.u.scale(s)
+        else:
+            self.mat.scale(s)
+
+    def scale_columns(self, weights):
+        """Right-multiply by diag(weights) (a Vec in the column layout)."""
+        if self.kind == "hmatrix":
+            self.mat.near.diagonalScale(None, weights)
+            self.mat.vt.diagonalScale(None, weights)
+        else:
+            self.mat.diagonalScale(None, weights)
+
+    def destroy(self):
+        self.mat.destroy()
+
+
+def dense_bytes(layout):
+    return layout.n_local * layout.n * ENTRY_BYTES
+
+
+def build_dense(kernel, layout, comm):
+    """Every entry of this rank's rows (interior rows and columns; the rest stays zero)."""
+    mat = PETSc.Mat().createDense(((layout.n_local, layout.n), (layout.n_local, layout.n)), comm=comm)
+    mat.setUp()
+    array = mat.getDenseArray()
+    array[...] = 0.0
+    rows, cols = layout.local_interior_ids, layout.interior_ids
+    before = kernel.evaluations
+    chunk = max(1, DENSE_ROW_CHUNK_PAIRS // max(len(cols), 1))
+    for start in range(0, len(rows), chunk):
+        block_rows = rows[start:start + chunk]
+        array[np.ix_(block_rows, cols)] = kernel.block(layout.local[block_rows], layout.points[cols])
+    mat.assemble()
+    entries = layout.n_local * layout.n
+    return ApproximateInverse("dense", mat, entries, entries * ENTRY_BYTES,
+                              kernel.evaluations - before)
+
+
+def sparse_pattern(layout, radius):
+    """(local row, global column) pairs of interior points within ``radius``."""
+    interior = layout.interior_ids
+    tree = cKDTree(layout.points[interior])
+    rows = layout.local_interior_ids
+    neighbours = tree.query_ball_point(layout.local[rows], radius, return_sorted=False)
+    counts = np.fromiter((len(n) for n in neighbours), dtype=np.int64, count=len(neighbours))
+    cols = interior[np.concatenate(neighbours).astype(np.int64)] if counts.sum() else \
+        np.zeros(0, np.int64)
+    return np.repeat(rows, counts), cols
+
+
+def with_diagonal(layout, rows, cols, values):
+    """Triplets plus an explicit (zero) diagonal entry in every local row: the fit sets the diagonal."""
+    local = np.arange(layout.n_local)
+    return (np.concatenate([rows, local]), np.concatenate([cols, local + layout.start]),
+            np.concatenate([values, np.zeros(layout.n_local)]))
+
+
+def sparse_bytes(layout, radius):
+    rows, _ = sparse_pattern(layout, radius)
+    return len(rows) * (ENTRY_BYTES + INDEX_BYTES)
+
+
+def keep_largest(rows, values, per_row):
+    """Mask of the ``per_row`` largest |values| of each row (all of them when per_row is 0)."""
+    if per_row <= 0:
+        return np.ones(len(rows), dtype=bool)
+    order = np.lexsort((-np.abs(values), rows))
+    sorted_rows = rows[order]
+    first = np.searchsorted(sorted_rows, sorted_rows, side="left")
+    rank_in_row = np.arange(len(rows)) - first
+    keep = np.zeros(len(rows), dtype=bool)
+    keep[order[rank_in_row < per_row]] = True
+    return keep
+
+
+def build_sparse(kernel, layout, comm, radius, per_row):
+    """Section 4's sparse approximate inverse: per row the p largest entries within the radius."""
+    rows, cols = sparse_pattern(layout, radius)
+    before = kernel.evaluations
+    values = kernel(layout.local[rows], layout.points[cols])
+    keep = keep_largest(rows, values, per_row)
+    rows, cols, values = with_diagonal(layout, rows[keep], cols[keep], values[keep])
+    mat = aij_from_coo(rows, cols, values, (layout.n_local, layout.n_local), (layout.n, layout.n), comm)
+    return ApproximateInverse("sparse", mat, len(values), len(values) * (ENTRY_BYTES + INDEX_BYTES),
+                              kernel.evaluations - before,
+                              {"radius": radius, "per_row": per_row})
+
+
+def hmatrix_settings(layout, opts):
+    """Leaf size, eta and rank settings from the options, with the paper's rules as defaults."""
+    from .. import hmatrix
+
+    n_side = round(layout.n ** (1.0 / layout.dim))
+    leaf = opts["hmat_leaf_size"] or hmatrix.paper_leaf_size(layout.dim, n_side)
+    eta = opts["hmat_eta"] or (1.0 if layout.dim == 1 else 0.7)
+    settings = {"leaf_size": leaf, "eta": eta, "compressor": opts["hmat_compressor"],
+                "max_rank": opts["hmat_max_rank"], "seed": opts["seed"]}
+    if opts["hmat_rank"]:
+        settings["rank"] = opts["hmat_rank"]
+    elif opts["hmat_rank_rule"] or opts["hmat_compressor"] != "aca":
+        # Nystrom needs a target rank: the paper's rule unless one is given
+        settings["rank_rule"] = hmatrix.RankRule(hmatrix.paper_base_rank(n_side), leaf)
+    if opts["hmat_compressor"] == "aca" or "rank_rule" not in settings and "rank" not in settings:
+        settings["tol"] = opts["hmat_tol"]
+    return settings
+
+
+def hmatrix_plan(layout, settings):
+    from .. import hmatrix
+
+    settings = settings["hmatrix"]
+    keys = ("leaf_size", "eta", "rank", "rank_rule", "max_rank")
+    return hmatrix.plan(layout.local[layout.local_interior_ids], layout.points[layout.interior_ids],
+                        adaptive=settings["compressor"] == "aca",
+                        **{k: settings[k] for k in keys if k in settings})
+
+
+def build_hmatrix(kernel, layout, comm, settings, max_bytes):
+    """The H-matrix of the interior rows and columns, as N + U Vt in PETSc's numbering."""
+    from .. import hmatrix
+    from ..hmatrix.petsc import PetscHMatrix
+
+    rows, cols = layout.local_interior_ids, layout.interior_ids
+    before = kernel.evaluations
+    hm = hmatrix.build(kernel, layout.local[rows], layout.points[cols], row_offset=layout.start,
+                       max_bytes=max_bytes, **settings["hmatrix"])
+    pieces = hm.to_coo()
+    local, n = (layout.n_local, layout.n_local), (layout.n, layout.n)
+    near = aij_from_coo(*with_diagonal(layout, rows[pieces.near.rows], cols[pieces.near.cols],
+                                       pieces.near.values), local, n, comm)
+    terms = pieces.terms
+    total_terms = comm.tompi4py().allreduce(terms)
+    u = aij_from_coo(rows[pieces.u.rows], pieces.u.cols + _offset(comm, terms), pieces.u.values,
+                     (layout.n_local, terms), (layout.n, total_terms), comm)
+    vt = aij_from_coo(pieces.vt.rows, cols[pieces.vt.cols], pieces.vt.values,
+                      (terms, layout.n_local), (total_terms, layout.n), comm)
+    storage = hm.storage
+    info = {"near_blocks": storage.near_blocks, "far_blocks": storage.far_blocks,
+            "max_rank": storage.max_rank, "mean_rank": storage.mean_rank,
+            "leaf_size": settings["hmatrix"]["leaf_size"], "eta": settings["hmatrix"]["eta"],
+            "compressor": settings["hmatrix"]["compressor"], "hmatrix": hm}
+    return ApproximateInverse("hmatrix", PetscHMatrix(near, u, vt), storage.entries,
+                              storage.entries * ENTRY_BYTES, kernel.evaluations - before, info)
+
+
+def _offset(comm, count):
+    return comm.tompi4py().exscan(count) or 0
+
+
+def decay_ratio(kernel, layout, radius, rows, seed):
+    """eq. 42 on sampled rows: max over |x_i - x_j| > r of |G(x_i, x_j)|, over the row's largest |G|."""
+    rng = np.random.default_rng(seed + layout.start)
+    local = layout.local_interior_ids
+    if len(local) == 0:
+        return 0.0
+    pick = rng.choice(local, size=min(rows, len(local)), replace=False)
+    cols = layout.interior_ids
+    values = np.abs(kernel.block(layout.local[pick], layout.points[cols]))
+    distance = np.linalg.norm(layout.local[pick][:, None, :] - layout.points[cols][None], axis=-1)
+    far = np.where(distance > radius, values, 0.0).max(axis=1)
+    return float(np.max(far / np.maximum(values.max(axis=1), 1e-300)))

@@ -1,0 +1,84 @@
+"""Every ``-greenpc_*`` option of the preconditioner, in one table with its default.
+
+With a KSP prefix ``inner_`` the options read are ``-inner_greenpc_*``.
+"""
+from ..options import Option, fraction, non_negative, positive
+
+FORMATS = ("auto", "dense", "sparse", "hmatrix")
+COMPRESSORS = ("aca", "nystrom", "nystrom_nearest")
+FALLBACKS = ("error", "dense", "sparse", "none")
+
+
+def _eta(value):
+    return None if 0 < value <= 100 else "expected 0 < eta <= 100"
+
+
+def _params(text):
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            return "expected NAME=VALUE[,NAME=VALUE]"
+        try:
+            float(value)
+        except ValueError:
+            return f"{value!r} is not a number"
+    return None
+
+
+SPECS = (
+    Option("weights", str, "", "trained weight file (.gpc), or the name of a shipped model"),
+    Option("kernel", str, "", "closed-form Green's function instead of weights: poisson1d, "
+           "shifted1d, poisson2d"),
+    Option("param", str, "", "model parameters NAME=VALUE[,NAME=VALUE] (e.g. theta=0.5)",
+           check=_params),
+    Option("precision", "choice", "single", "network evaluation precision",
+           choices=("single", "double")),
+    Option("format", "choice", "auto", "dense, sparse (section 4), hmatrix, or auto (eq. 42 "
+           "decay test)", choices=FORMATS),
+    Option("dense_max", int, 4096, "auto chooses dense only up to this many points",
+           check=non_negative),
+    Option("decay_tol", float, 1e-2, "eq. 42: kernel is local when max off-radius entry / row max "
+           "< tol", check=fraction),
+    Option("decay_radius", float, 0.0, "eq. 42 radius r (0: the sparse radius)", check=non_negative),
+    Option("decay_rows", int, 64, "rows sampled by the decay test", check=positive),
+    Option("sparse_nnz", int, 0, "entries kept per row: the p largest within the radius (0: all)",
+           check=non_negative),
+    Option("sparse_radius", float, 0.0, "radius of the sparse pattern (0: 3 mesh spacings)",
+           check=non_negative),
+    Option("hmat_leaf_size", int, 0, "largest cluster-tree leaf (0: paper's rule)",
+           check=non_negative),
+    Option("hmat_eta", float, 0.0, "admissibility eta of eq. 43 (0: 1 in 1D, 0.7 in 2D/3D)",
+           check=lambda v: None if v == 0 else _eta(v)),
+    Option("hmat_compressor", "choice", "aca", "low-rank compressor", choices=COMPRESSORS),
+    Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
+           "-greenpc_hmat_rank_rule)", check=non_negative),
+    Option("hmat_rank_rule", bool, False, "the paper's rank rule (section 5.3)"),
+    Option("hmat_tol", float, 1e-4, "relative tolerance of ACA / adaptive ranks", check=fraction),
+    Option("hmat_max_rank", int, 64, "largest rank of an admissible block", check=positive),
+    Option("check_samples", int, 256, "random entries compared with direct kernel evaluation",
+           check=non_negative),
+    Option("check_tol", float, 0.0, "largest accepted mean relative entry error (0: report only)",
+           check=non_negative),
+    Option("check_fallback", "choice", "error", "when the check fails: error, or rebuild as dense "
+           "or sparse", choices=FALLBACKS),
+    Option("memory_max", float, 8192.0, "largest memory of the preconditioner per rank (MiB)",
+           check=positive),
+    Option("symmetric", bool, False, "build from (G(x,y) + G(y,x)) / 2 (for CG)"),
+    Option("diagonal_fit", bool, True, "choose each diagonal entry so that (s A M)_jj = 1"),
+    Option("scale", float, 0.0, "fixed scale s of M (0: least-squares fit at set-up)",
+           check=non_negative),
+    Option("scale_vectors", int, 4, "random vectors of the scale fit and the quality estimate",
+           check=positive),
+    Option("seed", int, 0, "seed of the random vectors and samples", check=non_negative),
+    Option("view_partition", str, "", "save a drawing of the H-matrix block partition (PNG)"),
+)
+
+
+def parse_params(text):
+    """NAME=VALUE,... -> {name: float}."""
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, value = item.partition("=")
+        out[name.strip()] = float(value)
+    return out
+

@@ -1,0 +1,136 @@
+"""Fit the preconditioner to the user's matrix: one scale, boundary rows, and the diagonal repair.
+
+M = s K + D, where K is the kernel matrix (zero on boundary rows and columns), s one scalar fitted by
+least squares so that s A M v ~ v on random vectors (the PC then does not depend on how the user scaled
+the matrix), and D diagonal:
+
+- on boundary rows (Dirichlet rows kept in the system, where the kernel vanishes) D = 1 / A_jj;
+- with the diagonal fit, each interior M_jj is chosen so that (A M)_jj = 1 given the kernel's other
+  entries of column j: M_jj = (1 - s sum_{k != j} A_jk K_kj) / A_jj. The operator amplifies errors near
+  the diagonal most (../shared/DESIGN.md), and this local fit repairs them for a few flops per row;
+  s is fitted jointly (the fit is linear in s).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from petsc4py import PETSc
+
+
+@dataclass
+class Fit:
+    scale: float
+    diagonal_fit: bool
+    quality: float  # ||v - A M v|| / ||v|| on fresh random vectors
+    evaluations: int
+
+
+def local_rows(pmat):
+    """This rank's rows of the Pmat as CSR (row pointers, global columns, values), or None."""
+    try:
+        indptr, indices, values = pmat.getValuesCSR()
+    except PETSc.Error:
+        return None
+    return np.asarray(indptr), np.asarray(indices), np.asarray(values)
+
+
+def off_diagonal_products(kernel, layout, rows_csr):
+    """e_j = sum_{k != j, k interior} A_jk K_kj for this rank's interior rows j (K_kj = G(x_k, x_j) w_j)."""
+    indptr, indices, values = rows_csr
+    counts = np.diff(indptr)
+    row = np.repeat(np.arange(layout.n_local), counts)
+    j_global = row + layout.start
+    keep = (indices != j_global) & layout.interior[indices] & layout.local_interior[row]
+    k, j, a = indices[keep], j_global[keep], values[keep]
+    before = kernel.evaluations
+    g = kernel(layout.points[k], layout.points[j]) * layout.weights[j]
+    e = np.bincount(row[keep], weights=a * g, minlength=layout.n_local)
+    return e, kernel.evaluations - before
+
+
+def random_vectors(amat, layout, count, seed):
+    """Vectors uniform in [-0.5, 0.5] on interior rows, zero on boundary rows, rank-independent."""
+    out = []
+    for i in range(count):
+        values = np.random.default_rng(seed + 7 * i).uniform(-0.5, 0.5, layout.n)
+        local = values[layout.start:layout.end] * layout.local_interior
+        v = amat.createVecRight()
+        v.setArray(local)
+        out.append(v)
+    return out
+
+
+def fit(op, amat, pmat, kernel, layout, opts, cached_e=None):
+    """Scale op (the kernel matrix K) into M in place; returns the Fit and the e_j used."""
+    diag = pmat.createVecLeft()
+    pmat.getDiagonal(diag)
+    a_diag = diag.getArray(readonly=True).copy()
+    interior = layout.local_interior
+    if np.any(a_diag[~interior] == 0):
+        raise ValueError("a boundary row of the Pmat has a zero diagonal: cannot invert it")
+    use_fit = opts["diagonal_fit"]
+    evaluations = 0
+    e = cached_e
+    if use_fit and e is None:
+        rows = local_rows(pmat)
+        if rows is None:
+            use_fit = False
+        else:
+            e, evaluations = off_diagonal_products(kernel, layout, rows)
+    if use_fit and np.any(a_diag[interior] == 0):
+        raise ValueError("the Pmat has a zero diagonal entry on an interior row: the diagonal fit "
+                         "needs A_jj != 0 (use -greenpc_diagonal_fit 0)")
+    k_diag = op.near.createVecLeft()
+    op.near.getDiagonal(k_diag)
+    kd = k_diag.getArray(readonly=True).copy()
+    safe_a = np.where(a_diag == 0, 1.0, a_diag)
+
+    def apply_fit_operator(v, out):
+        """out = K v with the diagonal fit's substitution (q of the module docstring)."""
+        op.mult(v, out)
+        if use_fit:
+            x = v.getArray(readonly=True)
+            out.setArray(out.getArray(readonly=True) - (kd + e / safe_a) * x * interior)
+
+    if opts["scale"] > 0:
+        s = opts["scale"]
+    else:
+        numerator = denominator = 0.0
+        q, p, r = amat.createVecLeft(), amat.createVecLeft(), amat.createVecLeft()
+        for v in random_vectors(amat, layout, opts["scale_vectors"], opts["seed"]):
+            apply_fit_operator(v, q)
+            amat.mult(q, p)
+            target = v.copy()
+            if use_fit:
+                w = v.copy()
+                w.setArray(v.getArray(readonly=True) * interior / safe_a)
+                amat.mult(w, r)
+                target.axpy(-1.0, r)
+            numerator += target.dot(p)
+            denominator += p.dot(p)
+        s = numerator / denominator if denominator > 0 else 1.0
+    op.scale(s)
+    final = np.where(interior, s * kd, 1.0 / safe_a)
+    if use_fit:
+        final = np.where(interior, (1.0 - s * e) / safe_a, final)
+    k_diag.setArray(final)
+    op.near.setDiagonal(k_diag)
+    quality = preconditioned_residual(op, amat, layout, opts)
+    return Fit(float(s), use_fit, quality, evaluations), e
+
+
+def preconditioned_residual(op, amat, layout, opts):
+    """||v - A M v|| / ||v|| on fresh random vectors: the quality figure of DESIGN.md."""
+    worst = 0.0
+    mv, amv = amat.createVecRight(), amat.createVecLeft()
+    for v in random_vectors(amat, layout, opts["scale_vectors"], opts["seed"] + 1000):
+        op.mult(v, mv)
+        amat.mult(mv, amv)
+        amv.aypx(-1.0, v)
+        worst = max(worst, amv.norm() / max(v.norm(), 1e-300))
+    return worst
+
+
+def unscale(op, fit, k_diagonal):
+    """Undo ``fit`` (for a re-fit against new matrix values): back to K with its own diagonal."""
+    op.scale(1.0 / fit.scale)
+    op.near.setDiagonal(k_diagonal)
