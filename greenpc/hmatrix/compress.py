@@ -49,14 +49,15 @@ def truncate(u, v, rank=None, tol=None):
     return qu @ left, qv @ right
 
 
-def svd_factors(block, rank=None, tol=None):
+def svd_factors(block, rank=None, tol=None, rcond=0.0):
     """Truncated SVD factors (U, V) of a dense ``block``, U V^T ~= block.
 
-    The best approximation with at most ``rank`` terms and, when ``tol`` is given, the fewest terms
-    whose relative Frobenius error is at most ``tol``.
+    The best approximation with at most ``rank`` terms, none for a singular value at or below
+    ``rcond`` times the largest, and, when ``tol`` is given, the fewest terms whose relative Frobenius
+    error is at most ``tol``.
     """
     x, s, yt = np.linalg.svd(block, full_matrices=False)
-    keep = int(np.count_nonzero(s > 0))
+    keep = int(np.count_nonzero(s > rcond * s[0])) if s.size else 0
     if rank is not None:
         keep = min(keep, rank)
     if tol is not None:
@@ -105,7 +106,8 @@ class Nystrom(Compressor):
     oversampling : float
         Landmarks per side per unit of target rank.
     rcond : float
-        Singular values of the landmark core below rcond times the largest are dropped.
+        Singular values of the landmark core (or of a block evaluated whole) at or below rcond times
+        the largest are dropped: they carry rounding noise, not the kernel.
     tol : float or None
         Optional relative accuracy of the final truncation.
     seed : int or sequence of int
@@ -139,7 +141,7 @@ class Nystrom(Compressor):
                 requests += [(rows, cols[col_marks]), (rows[row_marks], cols)]
                 row_landmarks.append(row_marks)
         values = iter(evaluator(requests))
-        return [svd_factors(next(values), rank, self.tol) if marks is None
+        return [svd_factors(next(values), rank, self.tol, self.rcond) if marks is None
                 else self._cross(next(values), next(values), marks, rank)
                 for marks, rank in zip(row_landmarks, ranks)]
 
@@ -164,7 +166,7 @@ class Nystrom(Compressor):
     def _cross(self, columns, rows, row_marks, rank):
         """Truncated factors of C W^+ R, with C = K(I, Jl), R = K(Il, J) and W = K(Il, Jl) = C[Il]."""
         x, s, yt = np.linalg.svd(columns[row_marks], full_matrices=False)
-        keep = s > self.rcond * s[0] if s.size and s[0] > 0 else np.zeros(s.shape, dtype=bool)
+        keep = s > self.rcond * s[0]
         # split W^+ = Y S^-1 X^T evenly between the factors so neither carries the whole scaling
         root = np.sqrt(s[keep])
         u = columns @ (yt[keep].T / root)
@@ -189,9 +191,10 @@ class ACA(Compressor):
         Recompress the result by QR and SVD to ``tol`` (ACA's terms are not orthogonal).
     zero_rows : int
         Consecutive exactly-zero residual rows (e.g. boundary points, where a Green's function
-        vanishes) tolerated before a block is declared converged.
+        vanishes) tolerated before a block is declared converged; after each, a probe column
+        points to a nonzero row.
     seed : int or sequence of int
-        Seed of the choice of a new row after a zero row.
+        Seed of the probe columns and of the rows tried when a probe column is zero too.
     """
 
     name = "aca"
@@ -206,7 +209,7 @@ class ACA(Compressor):
 
     def compress(self, evaluator, blocks, ranks):
         rng = np.random.default_rng(self.seed)
-        states = [_CrossState(rows, cols, evaluator.row_points[rows],
+        states = [_CrossState(rows, cols, evaluator.row_points[rows], evaluator.col_points[cols],
                               min(self.max_rank, len(rows), len(cols), rank or self.max_rank))
                   for (rows, cols), rank in zip(blocks, ranks)]
         active = [state for state in states if state.cap > 0]
@@ -218,7 +221,7 @@ class ACA(Compressor):
                     pivoting.append(state)
             residual_cols = evaluator([(s.rows, s.cols[[s.pivot_col]]) for s in pivoting])
             for state, column in zip(pivoting, residual_cols):
-                state.take_column(column[:, 0], self.tol)
+                state.take_column(column[:, 0], self.tol, rng)
             active = [state for state in active if not state.done]
         factors = [(s.u[:, :s.rank], s.v[:, :s.rank]) for s in states]
         if self.recompress:
@@ -229,7 +232,7 @@ class ACA(Compressor):
 class _CrossState:
     """One block's partially pivoted ACA: its factors, the used rows and the norm estimate."""
 
-    def __init__(self, rows, cols, row_points, cap):
+    def __init__(self, rows, cols, row_points, col_points, cap):
         self.rows, self.cols, self.cap = rows, cols, cap
         # factors grow by doubling: most blocks stop far below the cap, and thousands of blocks
         # preallocated at the cap would hold many times the H-matrix's memory
@@ -237,9 +240,10 @@ class _CrossState:
         self.v = np.zeros((len(cols), min(cap, 4)))
         self.rank = 0
         self.used = np.zeros(len(rows), dtype=bool)
-        # start at the row nearest the cluster's centre: away from the boundary, where G may vanish
-        centre = 0.5 * (row_points.min(axis=0) + row_points.max(axis=0))
-        self.pivot = int(np.argmin(((row_points - centre) ** 2).sum(axis=1)))
+        # start at the row (and probe first the column) nearest the cluster's centre: away from the
+        # boundary, where a Green's function vanishes
+        self.pivot = _nearest_centre(row_points)
+        self.probe = _nearest_centre(col_points)
         self.pivot_col = -1
         self.pending = None
         self.norm2 = 0.0
@@ -247,42 +251,56 @@ class _CrossState:
         self.done = cap == 0
 
     def take_row(self, row, zero_rows, rng):
-        """Form the residual of the pivot row; True when it yields a column pivot."""
+        """Form the residual of the pivot row and choose the column to evaluate next.
+
+        A zero residual row (a boundary point, or a block already exact) gives no pivot: a probe column
+        is evaluated instead, whose largest residual entry names a row that is not zero. Returns False
+        when the block is done.
+        """
         k = self.rank
         residual = row - self.u[self.pivot, :k] @ self.v[:, :k].T
         self.used[self.pivot] = True
         j = int(np.argmax(np.abs(residual)))
-        if residual[j] == 0.0:
-            self.zero_streak += 1
-            free = np.flatnonzero(~self.used)
-            self.done = self.zero_streak > zero_rows or free.size == 0
-            if not self.done:
-                self.pivot = int(rng.choice(free))
+        if residual[j] != 0.0:
+            self.pending, self.pivot_col = residual / residual[j], j
+            return True
+        self.zero_streak += 1
+        self.done = self.zero_streak > zero_rows or self.used.all()
+        if self.done:
             return False
-        self.pending = residual / residual[j]
-        self.pivot_col = j
+        self.pending, self.pivot_col = None, self.probe
+        self.probe = int(rng.integers(len(self.cols)))
         return True
 
-    def take_column(self, column, tol):
-        """Form the residual column, add the term and decide whether to stop (or where to pivot next)."""
+    def take_column(self, column, tol, rng):
+        """Form the residual column, add the term unless it was a probe, and choose the next row."""
         k = self.rank
         u = column - self.u[:, :k] @ self.v[self.pivot_col, :k]
-        v = self.pending
-        # ||S_k||_F^2 = ||S_{k-1}||_F^2 + 2 sum_l (u_l.u)(v_l.v) + |u|^2 |v|^2
-        self.norm2 += 2.0 * (self.u[:, :k].T @ u) @ (self.v[:, :k].T @ v) + (u @ u) * (v @ v)
-        if k == self.u.shape[1]:
-            width = min(self.cap, 2 * k)
-            self.u = np.pad(self.u, ((0, 0), (0, width - k)))
-            self.v = np.pad(self.v, ((0, 0), (0, width - k)))
-        self.u[:, k], self.v[:, k] = u, v
-        self.rank = k + 1
-        self.zero_streak = 0
-        converged = math.sqrt((u @ u) * (v @ v)) <= tol * math.sqrt(max(self.norm2, 0.0))
-        self.done = converged or self.rank == self.cap or self.used.all()
-        if not self.done:
-            score = np.abs(u)
-            score[self.used] = -1.0
-            self.pivot = int(np.argmax(score))
+        if self.pending is not None:
+            v = self.pending
+            # ||S_k||_F^2 = ||S_{k-1}||_F^2 + 2 sum_l (u_l.u)(v_l.v) + |u|^2 |v|^2
+            self.norm2 += 2.0 * (self.u[:, :k].T @ u) @ (self.v[:, :k].T @ v) + (u @ u) * (v @ v)
+            if k == self.u.shape[1]:
+                width = min(self.cap, 2 * k)
+                self.u = np.pad(self.u, ((0, 0), (0, width - k)))
+                self.v = np.pad(self.v, ((0, 0), (0, width - k)))
+            self.u[:, k], self.v[:, k] = u, v
+            self.rank = k + 1
+            self.zero_streak = 0
+            converged = math.sqrt((u @ u) * (v @ v)) <= tol * math.sqrt(max(self.norm2, 0.0))
+            self.done = converged or self.rank == self.cap or self.used.all()
+            if self.done:
+                return
+        score = np.abs(u)
+        score[self.used] = -1.0
+        best = int(np.argmax(score))
+        self.pivot = best if score[best] > 0 else int(rng.choice(np.flatnonzero(~self.used)))
+
+
+def _nearest_centre(points):
+    """Index of the point nearest the centre of the points' bounding box."""
+    centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    return int(np.argmin(((points - centre) ** 2).sum(axis=1)))
 
 
 class RankRule:

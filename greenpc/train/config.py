@@ -47,6 +47,9 @@ SPECS = (
     Option("near_radius", float, 3.0, "near-diagonal sampling radius in units of eps", check=positive),
     Option("anchor_N", int, 32, "interior points per direction of the coarse anchor grid",
            check=positive),
+    Option("anchor_refine", int, 0, "compute anchors on a grid this many times finer, restricted "
+           "to the anchor points (0: 8 in 1D, 4 in 2D)",
+           check=non_negative),
     Option("anchor_params", str, "", "parameter values of the anchor data, e.g. "
            "theta=0:0.785398:1.570796:2.356194"),
     Option("param", str, "", "trained parameter ranges NAME=LOW:HIGH[:periodic], comma-separated"),
@@ -146,6 +149,11 @@ class TrainConfig:
     @property
     def checkpoint(self):
         return self.options["checkpoint"] or self.output + ".ckpt"
+
+    def anchor_refine(self):
+        # measured on the 32-point anchor grid against a 32x finer one: coarse anchors are off by
+        # 7.8% (conv1d, upwind) and 1.9% (react1d); 8x finer ones by 0.7% and 0.03%
+        return self.options["anchor_refine"] or (8 if self.dim == 1 else 4)
 
     def batch_sizes(self):
         scale = self.options["batch_scale"]

@@ -22,7 +22,8 @@ class Anchors:
         xs, ys, ps, gs = [], [], [], []
         for combo in combos:
             params = {**config.fixed_params, **dict(zip(names, combo))}
-            points, values = coarse_inverse(preset, config.options["anchor_N"], params)
+            points, values = coarse_inverse(preset, config.options["anchor_N"], params,
+                                            config.anchor_refine())
             n = len(points)
             xs.append(np.repeat(points, n, 0))
             ys.append(np.tile(points, (n, 1)))
