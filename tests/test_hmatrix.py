@@ -179,6 +179,20 @@ def test_aca_product_matches_dense_to_tolerance(case):
     assert relative_product_error(hmatrix, kernel, points, points) <= 10 * tol
 
 
+@pytest.mark.parametrize("compressor, options", [("aca", {"tol": 1e-6}), ("nystrom", {"rank": 8}),
+                                                 ("nystrom_nearest", {"rank": 8})])
+def test_boundary_points_where_the_kernel_vanishes(compressor, options):
+    # a DMDA keeps the boundary points: G(x, .) = 0 there, so whole rows and blocks are zero
+    n = 18
+    axis = np.linspace(0.0, 1.0, n)
+    points = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+    kernel = poisson2d(n - 2)
+    hmatrix = build(kernel, points, points, leaf_size=16, eta=0.7, compressor=compressor, **options)
+    on_boundary = np.any((points == 0.0) | (points == 1.0), axis=1)
+    assert any(on_boundary[block.rows].any() for block in hmatrix.far)
+    assert relative_product_error(hmatrix, kernel, points, points) < 1e-4
+
+
 @pytest.mark.parametrize("compressor", ["nystrom", "nystrom_nearest"])
 def test_nystrom_error_decreases_as_the_rank_grows(compressor):
     points, kernel = grid(20, 2), Smooth(2, "inverse")
