@@ -146,7 +146,8 @@ class Nystrom(Compressor):
                 for marks, rank in zip(row_landmarks, ranks)]
 
     def _landmarks(self, points, count, rng):
-        """Local indices of at most ``count`` distinct landmark points among ``points``."""
+        """Local indices of distinct landmark points among ``points``: ``count`` random ones, or the
+        nearest to each node of a p^a Chebyshev grid (p^a >= count, a the box's non-flat axes)."""
         if count >= len(points):
             return np.arange(len(points))
         if self.landmarks == "random":

@@ -67,17 +67,17 @@ def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, m
     """
     admissible = Admissibility(eta)
     max_rank = check_rank(max_rank, "max_rank")
-    row_points, col_points = as_points(row_points), as_points(col_points)
-    row_tree = ClusterTree(row_points, leaf_size)
-    same = row_points.shape == col_points.shape and np.array_equal(row_points, col_points)
-    col_tree = row_tree if same else ClusterTree(col_points, leaf_size)
-    partition = BlockPartition(row_tree, col_tree, admissible)
     if rank is not None and rank_rule is not None:
         raise ValueError(f"give rank or rank_rule, not both (got rank={rank!r}, rank_rule={rank_rule!r})")
     if rank is None and rank_rule is None and not adaptive:
         raise ValueError("a fixed-rank compressor needs rank or rank_rule")
     if rank is not None:
         rank = check_rank(rank)
+    row_points, col_points = as_points(row_points), as_points(col_points)
+    row_tree = ClusterTree(row_points, leaf_size)
+    same = row_points.shape == col_points.shape and np.array_equal(row_points, col_points)
+    col_tree = row_tree if same else ClusterTree(col_points, leaf_size)
+    partition = BlockPartition(row_tree, col_tree, admissible)
 
     def target(m, n):
         if rank is not None:
@@ -308,7 +308,8 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     eta : float
         Admissibility parameter of eq. 43.
     compressor : str or Compressor
-        A key of ``COMPRESSORS`` ("nystrom", "nystrom_nearest", "aca") or a compressor object.
+        A key of ``COMPRESSORS`` ("nystrom", "nystrom_nearest", "aca"), built with ``tol`` and
+        ``seed``, or a compressor object, which keeps its own settings.
     rank, rank_rule : int or callable (m, n) -> int, optional
         Fixed rank, or a rank per block (``RankRule``); required by the Nystrom compressors.
     tol : float in (0, 1), optional
