@@ -50,12 +50,20 @@ class Shifted1D(Kernel):
         return low * (1.0 - high)
 
 
-def _theta1(u, q, terms=8):
-    """Jacobi theta_1(u, q) = 2 sum_n (-1)^n q^((n + 1/2)^2) sin((2n + 1) u), u complex."""
-    total = np.zeros_like(u)
+def _theta1(u, q, terms=4):
+    """Jacobi theta_1(u, q) = 2 sum_n (-1)^n q^((n + 1/2)^2) sin((2n + 1) u), u complex.
+
+    With q = e^-pi and |Im u| <= pi / 2 four terms reach about 1e-12 relative accuracy; the sines come
+    from powers of e^{iu}, one complex exponential per call.
+    """
+    w = np.exp(1j * u)
+    w2 = w * w
+    up, down = w, 1.0 / w
+    total = np.zeros_like(w)
     for n in range(terms):
-        total = total + (-1) ** n * q ** ((n + 0.5) ** 2) * np.sin((2 * n + 1) * u)
-    return 2.0 * total
+        total += (-1) ** n * q ** ((n + 0.5) ** 2) * (up - down)
+        up, down = up * w2, down / w2
+    return total / 1j
 
 
 class Poisson2D(Kernel):

@@ -71,7 +71,7 @@ class GreenPC:
         self.layout = None
         self.key = None
         self.k_diagonal = None
-        self.e = None
+        self.fit_pairs = None
         self.report = {}
         self.calls = {"setUp": 0, "apply": 0, "applyTranspose": 0}
 
@@ -121,8 +121,8 @@ class GreenPC:
             scaling.unscale(self.op, self.fit, self.k_diagonal)
         EVENTS["Fit"].begin()
         try:
-            self.fit, self.e = collective.run(comm, scaling.fit, self.op, amat, pmat, self.kernel,
-                                              self.layout, opts, self.e)
+            self.fit, self.fit_pairs = collective.run(comm, scaling.fit, self.op, amat, pmat, self.kernel,
+                                              self.layout, opts, self.fit_pairs)
         finally:
             EVENTS["Fit"].end()
         self.report["setup_s"] = time.perf_counter() - start_time
@@ -151,7 +151,7 @@ class GreenPC:
         self.op.scale_columns(weights)
         self.k_diagonal = self.op.near.createVecLeft()
         self.op.near.getDiagonal(self.k_diagonal)
-        self.e = None
+        self.fit_pairs = None
         self.report.update(format=kind, reason=reason, geometry=source, points=layout.n,
                            boundary_points=int((~layout.interior).sum()),
                            spacing=layout.spacing)
@@ -310,7 +310,7 @@ class GreenPC:
     def reset(self, pc):
         if self.op is not None:
             self.op.destroy()
-        self.op = self.fit = self.layout = self.key = self.e = None
+        self.op = self.fit = self.layout = self.key = self.fit_pairs = None
 
     def destroy(self, pc):
         self.reset(pc)

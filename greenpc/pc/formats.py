@@ -128,9 +128,10 @@ def build_sparse(kernel, layout, comm, radius, per_row):
     before = kernel.evaluations
     values = kernel(layout.local[rows], layout.points[cols])
     keep = keep_largest(rows, values, per_row)
+    kept = int(keep.sum())
     rows, cols, values = with_diagonal(layout, rows[keep], cols[keep], values[keep])
     mat = aij_from_coo(rows, cols, values, (layout.n_local, layout.n_local), (layout.n, layout.n), comm)
-    return ApproximateInverse("sparse", mat, len(values), len(values) * (ENTRY_BYTES + INDEX_BYTES),
+    return ApproximateInverse("sparse", mat, kept, kept * (ENTRY_BYTES + INDEX_BYTES),
                               kernel.evaluations - before,
                               {"radius": radius, "per_row": per_row})
 

@@ -71,6 +71,7 @@ def local_coordinates(pc, n_local):
             return _from_vec(PETSc.Vec(vec) if not isinstance(vec, PETSc.Vec) else vec, n_local,
                              f"the coordinates Vec composed on the {name}"), f"Vec on the {name}"
     dm = pc.getDM()
+    dm = dm if dm else None  # petsc4py wraps a missing DM as a null handle, which is falsy
     if dm is not None and dm.getType() == PETSc.DM.Type.DA:
         return _from_dmda(PETSc.DMDA(dm) if not isinstance(dm, PETSc.DMDA) else dm), "DMDA"
     if dm is not None and dm.getType() == PETSc.DM.Type.PLEX:

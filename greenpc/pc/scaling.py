@@ -33,18 +33,30 @@ def local_rows(pmat):
     return np.asarray(indptr), np.asarray(indices), np.asarray(values)
 
 
-def off_diagonal_products(kernel, layout, rows_csr):
-    """e_j = sum_{k != j, k interior} A_jk K_kj for this rank's interior rows j (K_kj = G(x_k, x_j) w_j)."""
-    indptr, indices, values = rows_csr
-    counts = np.diff(indptr)
-    row = np.repeat(np.arange(layout.n_local), counts)
+def off_diagonal_pairs(kernel, layout, rows_csr):
+    """Kernel values K_kj = G(x_k, x_j) w_j at the Pmat's off-diagonal interior entries (k, j).
+
+    Depends only on the pattern and the geometry, so a re-fit against new matrix values reuses it.
+    """
+    indptr, indices, _ = rows_csr
+    row = np.repeat(np.arange(layout.n_local), np.diff(indptr))
     j_global = row + layout.start
     keep = (indices != j_global) & layout.interior[indices] & layout.local_interior[row]
-    k, j, a = indices[keep], j_global[keep], values[keep]
-    before = kernel.evaluations
+    k, j = indices[keep], j_global[keep]
     g = kernel(layout.points[k], layout.points[j]) * layout.weights[j]
-    e = np.bincount(row[keep], weights=a * g, minlength=layout.n_local)
-    return e, kernel.evaluations - before
+    return {"indptr": indptr.copy(), "indices": indices.copy(), "keep": keep, "row": row[keep], "g": g}
+
+
+def off_diagonal_products(pairs, layout, rows_csr):
+    """e_j = sum_{k != j, k interior} A_jk K_kj for this rank's interior rows j."""
+    values = rows_csr[2]
+    return np.bincount(pairs["row"], weights=values[pairs["keep"]] * pairs["g"],
+                       minlength=layout.n_local)
+
+
+def same_pattern(pairs, rows_csr):
+    return (pairs is not None and np.array_equal(pairs["indptr"], rows_csr[0])
+            and np.array_equal(pairs["indices"], rows_csr[1]))
 
 
 def random_vectors(amat, layout, count, seed):
@@ -59,8 +71,8 @@ def random_vectors(amat, layout, count, seed):
     return out
 
 
-def fit(op, amat, pmat, kernel, layout, opts, cached_e=None):
-    """Scale op (the kernel matrix K) into M in place; returns the Fit and the e_j used."""
+def fit(op, amat, pmat, kernel, layout, opts, pairs=None):
+    """Scale op (the kernel matrix K) into M in place; returns the Fit and the kernel pairs used."""
     diag = pmat.createVecLeft()
     pmat.getDiagonal(diag)
     a_diag = diag.getArray(readonly=True).copy()
@@ -68,14 +80,13 @@ def fit(op, amat, pmat, kernel, layout, opts, cached_e=None):
     if np.any(a_diag[~interior] == 0):
         raise ValueError("a boundary row of the Pmat has a zero diagonal: cannot invert it")
     use_fit = opts["diagonal_fit"]
-    evaluations = 0
-    e = cached_e
-    if use_fit and e is None:
-        rows = local_rows(pmat)
-        if rows is None:
-            use_fit = False
-        else:
-            e, evaluations = off_diagonal_products(kernel, layout, rows)
+    before = kernel.evaluations
+    rows = local_rows(pmat) if use_fit else None
+    use_fit = rows is not None
+    if use_fit:
+        if not same_pattern(pairs, rows):
+            pairs = off_diagonal_pairs(kernel, layout, rows)
+        e = off_diagonal_products(pairs, layout, rows)
     if use_fit and np.any(a_diag[interior] == 0):
         raise ValueError("the Pmat has a zero diagonal entry on an interior row: the diagonal fit "
                          "needs A_jj != 0 (use -greenpc_diagonal_fit 0)")
@@ -115,7 +126,7 @@ def fit(op, amat, pmat, kernel, layout, opts, cached_e=None):
     k_diag.setArray(final)
     op.near.setDiagonal(k_diag)
     quality = preconditioned_residual(op, amat, layout, opts)
-    return Fit(float(s), use_fit, quality, evaluations), e
+    return Fit(float(s), use_fit, quality, kernel.evaluations - before), pairs
 
 
 def preconditioned_residual(op, amat, layout, opts):
