@@ -288,6 +288,17 @@ def test_to_coo_pieces_reproduce_matvec_on_distributed_rows():
     assert relative_product_error(hmatrix, kernel, points[start:stop], points) < 1e-6
 
 
+def test_a_rank_without_rows_gets_an_empty_hmatrix():
+    kernel, points = Smooth(2), grid(12, 2)
+    hmatrix = build(kernel, np.zeros((0, 2)), points, leaf_size=16, eta=0.7, compressor="aca", tol=1e-6)
+    assert hmatrix.shape == (0, len(points)) and not hmatrix.near and not hmatrix.far
+    assert hmatrix.matvec(np.ones(len(points))).shape == (0,)
+    pieces = hmatrix.to_coo()
+    assert pieces.terms == 0 and all(len(p.values) == 0 for p in pieces[:3])
+    assert hmatrix.storage.entries == 0 and hmatrix.check(kernel) == 0.0
+    assert kernel.evaluations == 0
+
+
 def test_check_is_small_for_the_exact_kernel_and_sees_a_wrong_one():
     kernel, points = closed_form("poisson1d"), grid(512, 1)
     hmatrix = build(kernel, points, points, leaf_size=22, eta=1.0, compressor="nystrom_nearest", rank=1)

@@ -51,8 +51,8 @@ class ClusterTree:
     """
 
     def __init__(self, points, leaf_size):
-        self.points = as_points(points)
         self.leaf_size = check_leaf_size(leaf_size)
+        self.points = as_points(points)
         self.permutation = np.arange(len(self.points))
         self.root = self._node(0, len(self.points), 0)
         self._split_all()
@@ -84,6 +84,9 @@ class ClusterTree:
 
     def _node(self, start, stop, depth):
         own = self.points[self.permutation[start:stop]]
+        if not len(own):
+            # only the root of an empty cloud (an MPI rank that owns no rows): a point-sized box
+            return ClusterNode(start, stop, np.zeros(self.dim), np.zeros(self.dim), depth)
         return ClusterNode(start, stop, own.min(axis=0), own.max(axis=0), depth)
 
     def _split_all(self):
@@ -116,8 +119,8 @@ def as_points(points):
     points = np.asarray(points, dtype=np.float64)
     if points.ndim == 1:
         points = points[:, None]
-    if points.ndim != 2 or not 1 <= points.shape[1] <= 3 or len(points) == 0:
-        raise ValueError(f"points must be a non-empty array (m, d) with d in 1..3, got shape {points.shape}")
+    if points.ndim != 2 or not 1 <= points.shape[1] <= 3:
+        raise ValueError(f"points must be an array (m, d) with d in 1..3, got shape {points.shape}")
     if not np.all(np.isfinite(points)):
         raise ValueError("points must be finite")
     return points

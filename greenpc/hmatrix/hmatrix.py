@@ -177,12 +177,12 @@ class Storage:
 
     @property
     def compression_ratio(self):
-        """Dense entries m n over stored entries."""
-        return self.rows * self.cols / self.entries
+        """Dense entries m n over stored entries (0 for a rank without rows)."""
+        return self.rows * self.cols / max(self.entries, 1)
 
     @property
     def entries_per_row(self):
-        return self.entries / self.rows
+        return self.entries / max(self.rows, 1)
 
 
 class HMatrix:
@@ -270,6 +270,8 @@ class HMatrix:
         blocks = self.near + self.far
         sizes = np.array([block.rows.size * block.cols.size for block in blocks], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(sizes)])
+        if starts[-1] == 0:
+            return 0.0  # no rows on this rank: nothing to be wrong
         flat = np.random.default_rng(seed).integers(0, starts[-1], size=int(samples))
         which = np.searchsorted(starts, flat, side="right") - 1
         local = flat - starts[which]
@@ -300,7 +302,7 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     ----------
     kernel : Kernel
     row_points : array (m, d)
-        The rows: on an MPI rank, the points it owns.
+        The rows: on an MPI rank, the points it owns (possibly none).
     col_points : array (n, d)
         The columns: all points.
     leaf_size : int

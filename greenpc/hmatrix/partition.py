@@ -42,7 +42,8 @@ class BlockPartition:
             raise ValueError(f"row points are {row_tree.dim}D but column points are {col_tree.dim}D")
         self.row_tree, self.col_tree, self.admissible = row_tree, col_tree, admissible
         self.near, self.far = [], []
-        self._split(row_tree.root, col_tree.root, self.near, self.far)
+        if row_tree.root.size and col_tree.root.size:
+            self._split(row_tree.root, col_tree.root, self.near, self.far)
 
     def _split(self, rows, cols, near, far):
         if self.admissible(rows, cols):
@@ -106,7 +107,7 @@ class BlockPartition:
         from matplotlib.patches import Rectangle
 
         m, n = self.shape
-        fig = Figure(figsize=(6.0, 6.0 * m / n))
+        fig = Figure(figsize=(6.0, max(1.0, 6.0 * m / max(n, 1))))
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         for blocks, color in ((self.near, "#c0392b"), (self.far, "#d6eaf8")):
