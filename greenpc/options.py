@@ -23,6 +23,7 @@ class Option:
     help: str
     choices: tuple = ()
     check: Callable | None = None  # value -> None, or a message saying what was expected
+    allow_infinite: bool = False
 
     def parse(self, raw):
         if self.kind is bool:
@@ -41,7 +42,7 @@ class Option:
             return int(value)
         if self.kind is float:
             value = float(raw)
-            if not math.isfinite(value):
+            if math.isnan(value) or (math.isinf(value) and not self.allow_infinite):
                 raise ValueError("expected a finite number")
             return value
         if self.kind == "choice":
@@ -54,11 +55,30 @@ class Option:
         return str(raw)
 
 
+class MappingOptions:
+    """A plain dict ``{"problem": "react1d", "train_seed": "3"}`` seen as an options database."""
+
+    def __init__(self, values):
+        self.values = {k.lstrip("-"): v for k, v in values.items()}
+
+    def hasName(self, key):
+        return key in self.values
+
+    def getString(self, key, default=None):
+        value = self.values.get(key, default)
+        return default if value is None else str(value)
+
+
 def read(specs, prefix="", database=None):
-    """A dict ``name -> value`` for every spec, from the options database (or defaults)."""
+    """A dict ``name -> value`` for every spec, from the options database (or defaults).
+
+    ``database`` is PETSc's (the default) or a plain dict of option names to values.
+    """
     if database is None:
         from petsc4py import PETSc
         database = PETSc.Options()
+    elif isinstance(database, dict):
+        database = MappingOptions(database)
     values = {}
     for spec in specs:
         key = prefix + spec.name

@@ -10,7 +10,7 @@ FALLBACKS = ("error", "dense", "sparse", "none")
 
 
 def _eta(value):
-    return None if 0 < value <= 100 else "expected 0 < eta <= 100"
+    return None if value > 0 else "expected eta > 0 (or inf)"
 
 
 def _params(text):
@@ -47,8 +47,9 @@ SPECS = (
            check=non_negative),
     Option("hmat_leaf_size", int, 0, "largest cluster-tree leaf (0: paper's rule)",
            check=non_negative),
-    Option("hmat_eta", float, 0.0, "admissibility eta of eq. 43 (0: 1 in 1D, 0.7 in 2D/3D)",
-           check=lambda v: None if v == 0 else _eta(v)),
+    Option("hmat_eta", float, 0.0, "admissibility eta of eq. 43 (0: 1 in 1D, 0.7 in 2D/3D; inf: "
+           "every pair of distinct clusters is admissible, as 1D Green's functions allow)",
+           check=lambda v: None if v == 0 else _eta(v), allow_infinite=True),
     Option("hmat_compressor", "choice", "aca", "low-rank compressor", choices=COMPRESSORS),
     Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
            "-greenpc_hmat_rank_rule)", check=non_negative),
