@@ -38,7 +38,14 @@ def create(pc, weights=None, kernel=None, **options):
 
 
 def set_coordinates(pc, coordinates):
-    """Give the PC the coordinates (n_local, d) of the rows this rank owns (highest precedence)."""
-    import numpy as np
+    """Give the PC the coordinates (n_local, d) of the rows this rank owns (highest precedence).
 
-    pc._greenpc_coordinates = np.asarray(coordinates, dtype=float)
+    Composed on the PETSc object as a Vec (``"greenpc_coordinates"``), so it holds for every petsc4py
+    wrapper of the PC and whatever the PC's type is when it is given; the same slot as
+    ``PCSetCoordinates`` (see ``greenpc.pc.geometry``).
+    """
+    from .pc.geometry import COMPOSED, coordinates_vec
+
+    vec = coordinates_vec(coordinates)
+    pc.compose(COMPOSED, vec)
+    vec.destroy()

@@ -80,6 +80,9 @@ class GreenPC:
     def prefix(pc):
         return (pc.getOptionsPrefix() or "") + "greenpc_"
 
+    def create(self, pc):
+        geometry.accept_pc_coordinates(pc)  # PCPYTHON alone ignores PCSetCoordinates
+
     def setFromOptions(self, pc):
         prefix = self.prefix(pc)
         if PETSc.Options().hasName("help"):
