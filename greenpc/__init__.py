@@ -18,8 +18,10 @@ def create(pc, weights=None, kernel=None, **options):
     """Make ``pc`` (a petsc4py PC) a greenpc preconditioner, optionally setting -greenpc_* options.
 
     ``greenpc.create(pc, weights="react2d", format="hmatrix")`` is the same as the options
-    ``-greenpc_weights react2d -greenpc_format hmatrix`` under the PC's prefix; a ``kernel`` object
-    (a ``greenpc.kernels.Kernel``) replaces the weight file.
+    ``-greenpc_weights react2d -greenpc_format hmatrix`` under the PC's prefix; ``kernel`` is either
+    the name of a closed-form kernel (``-greenpc_kernel``) or a ``greenpc.kernels.Kernel`` object,
+    which replaces the weight file. The options go into PETSc's database, where a later
+    ``setFromOptions`` reads them (and any the command line adds).
     """
     from petsc4py import PETSc
 
@@ -29,6 +31,8 @@ def create(pc, weights=None, kernel=None, **options):
     database = PETSc.Options()
     if weights is not None:
         options["weights"] = weights
+    if isinstance(kernel, str):
+        options["kernel"], kernel = kernel, None
     for key, value in options.items():
         database.setValue(prefix + key, str(int(value)) if isinstance(value, bool) else str(value))
     context = GreenPC(kernel)

@@ -290,7 +290,7 @@ class GreenPC:
                   f"geometry: {info['points']} points from the {info['geometry']}, "
                   f"{info['boundary_points']} on the boundary (diagonal rows), spacing "
                   f"{info['spacing']:.4g}",
-                  f"scale s = {info['scale']:.6g}; diagonal fit {'on' if info['diagonal_fit'] else 'off'}",
+                  f"scale s = {info['scale']:.6g}; diagonal fit {self._diagonal_fit_state(pc)}",
                   f"kernel evaluations (this rank): {info['evaluations']}",
                   f"stored entries: {entries} ({entries / max(info['points'], 1):.1f} per row), "
                   f"memory {memory / MIB:.2f} MiB, compression {info['points'] ** 2 / entries:.2f}x "
@@ -309,6 +309,15 @@ class GreenPC:
         for line in lines:
             viewer.printfASCII(line + "\n")
         viewer.popASCIITab()
+
+    def _diagonal_fit_state(self, pc):
+        if self.fit.diagonal_fit:
+            return "on"
+        if not self.opts["diagonal_fit"]:
+            return "off"
+        kind = pc.getOperators()[1].getType()
+        return (f"off (the Pmat, of type {kind}, gives no rows: only its diagonal and products "
+                "are used)")
 
     def reset(self, pc):
         if self.op is not None:
