@@ -48,3 +48,14 @@ test: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The C example (examples/c/poisson2d.c, an ordinary DMDA code), built against the PETSc in .venv and
+# run on $(NP) ranks with greenpc from options only. PETSc's -python needs PETSC_DIR and this
+# environment's python3 first on PATH; `.venv/bin/greenpc-env` prints both and the command lines.
+.PHONY: c-example
+c-example: $(STAMP)
+	$(MAKE) -C examples/c PETSC_DIR=$$($(PY) -m greenpc.env --petsc-dir)
+	PETSC_DIR=$$($(PY) -m greenpc.env --petsc-dir) PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
+	  $(MPIEXEC) -n $(NP) examples/c/poisson2d -da_grid_x 65 -da_grid_y 65 -ksp_type fgmres \
+	  -ksp_converged_reason -python -pc_type python -pc_python_type greenpc.GreenPC \
+	  -greenpc_kernel poisson2d
