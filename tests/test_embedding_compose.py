@@ -95,6 +95,32 @@ def test_greenpc_in_each_block_of_a_fieldsplit(kind):
     assert iterations <= 10
 
 
+def test_fieldsplit_blocks_take_coordinates_given_between_setup_and_solve():
+    """The blocks' sub-DMDAs have no coordinates; points given after KSPSetUp reach the blocks."""
+    da, A = dmda_poisson(M, dof=2, coupling=0.01, coordinates=True)
+    points = da.getCoordinates().getArray(readonly=True).reshape(-1, 2).copy()
+    ksp = PETSc.KSP().create()
+    ksp.setOperators(A)
+    ksp.setDM(da)
+    ksp.setDMActive(PETSc.KSP.DMActive.ALL, False)
+    options = {"pc_type": "fieldsplit"}
+    for split in ("0", "1"):
+        options |= {f"fieldsplit_{split}_ksp_type": "preonly",
+                    **greenpc_under(f"fieldsplit_{split}_")}
+    with pushed_options(PROTOCOL | options):
+        ksp.setFromOptions()
+        ksp.setUp()
+        for block in ksp.getPC().getFieldSplitSubKSP():
+            greenpc.set_coordinates(block.getPC(), 0.5 + 0.5 * points)  # a shifted, shrunk domain
+        b = A.createVecLeft()
+        b.set(1.0)
+        ksp.solve(b, b.duplicate())
+    for block in ksp.getPC().getFieldSplitSubKSP():
+        context = block.getPC().getPythonContext()
+        assert context.summary()["geometry"].startswith("PC coordinates")
+        assert np.array_equal(context.layout.local, 0.5 + 0.5 * points)
+
+
 @pytest.fixture
 def clean_options():
     """greenpc.create writes into PETSc's options database: take out what a test added."""

@@ -16,6 +16,11 @@ Precedence (the first source present wins):
 
 A composed Vec holds d entries per local row (interlaced, block size d), in the matrix's parallel
 layout. When no source is present the error names all of them.
+
+PCFIELDSPLIT's blocks of a DMDA get one-unknown sub-DMDAs without coordinates (PETSc does not copy
+them), so the blocks use the uniform grid on [0, 1]^d; on another domain, give each block its points
+after ``KSPSetUp`` and before the solve (the blocks set up at the first solve):
+``for sub in pc.getFieldSplitSubKSP(): greenpc.set_coordinates(sub.getPC(), xyz)``.
 """
 import ctypes
 import os
