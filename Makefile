@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(MPIEXEC) -n $(NP) $(PY) examples/solve.py -problem conv2d -N 64 -compare none,ilu,gamg
+	$(MPIEXEC) -n $(NP) $(PY) examples/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -1,0 +1,77 @@
+"""The trainer on a tiny configuration: stages as data, the DD hand-over, training lowers the loss."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from greenpc import weights
+from greenpc.kernels.learned import LearnedKernel
+from greenpc.model.network import init_params, pair_function
+from greenpc.train import config as cfg
+from greenpc.train.loop import copy_experts, train
+
+TINY = {"problem": "react1d", "train_widths": "4,5", "train_epsilons": "0.01,0.005",
+        "train_far_width": "8", "train_epochs": "6,6,6", "train_batches_per_epoch": "5",
+        "train_batch_boundary": "32", "train_batch_anchor": "32", "train_batch_uniform": "32",
+        "train_batch_near": "32", "train_anchor_N": "8", "train_gate_steps": "10",
+        "train_subdomains": "2", "train_progress": "0", "train_seed": "3"}
+
+
+def test_stages_are_data_with_growing_trainable_groups():
+    config = cfg.from_options(dict(TINY))
+    stages = config.stages()
+    assert [s.kind for s in stages] == ["pde", "pde", "gate", "pde"]
+    assert stages[0].trainable == ("far", "stage_0")
+    assert stages[1].trainable == ("far", "stage_0", "stage_1")
+    assert stages[2].trainable == ("gate",)
+    assert set(stages[3].trainable) == {"far", "stage_0", "experts", "gate"}
+    assert [s.epsilon for s in stages] == [0.01, 0.005, 0.005, 0.005]
+    assert all(s.steps == 30 for s in stages if s.kind == "pde")
+
+
+def test_domain_decomposition_starts_from_the_trained_last_stage():
+    """Right after the hand-over, the Q perturbed experts mixed by any gate reproduce the model."""
+    config = cfg.from_options({**TINY, "train_dd_perturbation": "0"})
+    arch = config.architecture()
+    params = init_params(arch, 0)
+    params = jax.tree_util.tree_map(
+        lambda a: a + 0.2 * jax.random.normal(jax.random.PRNGKey(1), a.shape), params)
+    handed = copy_experts(config, arch, params)
+    plain, mixed = pair_function(arch, dd=False), pair_function(arch, dd=True)
+    x, y = jnp.array([0.3]), jnp.array([0.6])
+    assert np.isclose(float(plain(params, x, y, jnp.zeros(0))),
+                      float(mixed(handed, x, y, jnp.zeros(0))), rtol=1e-5)
+
+
+def test_missing_and_inconsistent_options_are_refused():
+    with pytest.raises(ValueError, match="-problem is required"):
+        cfg.from_options({})
+    with pytest.raises(ValueError, match="one width per epsilon"):
+        cfg.from_options({**TINY, "train_widths": "4"}).architecture()
+    with pytest.raises(ValueError, match="train_epochs"):
+        cfg.from_options({**TINY, "train_epochs": "1,1"}).stages()
+    with pytest.raises(ValueError, match="cannot take 'theta'"):
+        cfg.from_options({**TINY, "train_param": "theta=0:1"})
+
+
+def test_tiny_training_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
+    output = tmp_path / "tiny.gpc"
+    config = cfg.from_options({**TINY, "train_output": str(output)})
+    path, record = train(config, log=lambda *a: None)
+    history = np.array([[np.nan if v is None else v for v in row] for row in record["history"]])
+    first_stage = history[history[:, 0] == 0]
+    assert first_stage[-1, 2] < first_stage[0, 2]  # total loss of the first stage went down
+    model = weights.load(path)
+    assert model.architecture.subdomains == 2 and model.record["training"]["steps"] == 100
+    assert "stage_1" not in model.params and "experts" in model.params
+    kernel = LearnedKernel(model)
+    values = kernel(np.array([[0.2], [0.5]]), np.array([[0.5], [0.5]]))
+    assert values.shape == (2,) and np.all(np.isfinite(values))
+
+
+def test_parametric_configuration_takes_parameter_features():
+    config = cfg.from_options({**TINY, "problem": "rotlap2d", "train_param": "theta=0:3.14159:periodic",
+                               "train_anchor_params": "theta=0:1.5", "train_subdomains": "3"})
+    arch = config.architecture()
+    assert arch.n_features == 2 and arch.gate_input == "params"
+    assert config.fixed_params == {"xi": 0.1}
