@@ -53,16 +53,18 @@ SPECS = (
     Option("anchor_params", str, "", "parameter values of the anchor data, e.g. "
            "theta=0:0.785398:1.570796:2.356194"),
     Option("param", str, "", "trained parameter ranges NAME=LOW:HIGH[:periodic], comma-separated"),
-    Option("lr", float, 3e-3, "Adam learning rate at the start of each stage", check=positive),
+    Option("lr", float, 3e-3, "Adam learning rate at the start of the first stage", check=positive),
+    Option("lr_later", float, 1e-3, "learning rate at the start of every later stage (a finer eps "
+           "or the DD stage start from a trained network)", check=positive),
     Option("lr_final", float, 1e-4, "learning rate at the end of each stage", check=positive),
     Option("aux_weight", float, 1.0, "anchor loss weight at the start", check=non_negative),
     Option("aux_weight_final", float, 0.1, "anchor loss weight at the end (geometric decay)",
            check=non_negative),
     Option("bc_weight", float, 1.0, "boundary loss weight", check=non_negative),
     Option("res_weight", float, 1.0, "residual loss weight", check=non_negative),
-    Option("residual_norm", "choice", "relative", "make residuals relative: near-diagonal ones to "
-           "the source's peak, uniform ones to L's size on the kernel (relative); all to the "
-           "source's peak (source); raw (none)", choices=("relative", "source", "none")),
+    Option("residual_norm", "choice", "relative", "divide each residual by s_L |G| + N_eps(x, y) "
+           "(relative), by the source's peak (source), or not (none)",
+           choices=("relative", "source", "none")),
     Option("gate_steps", int, 500, "pretraining steps of the DD gate", check=non_negative),
     Option("gate_width", float, 0.5, "gate pretraining targets: softmax of -|z - seed|^2 / "
            "(width * seed spacing)^2", check=positive),
@@ -82,6 +84,7 @@ DEFAULT_EPSILONS = {1: (1e-2, 1e-3, 1e-4), 2: (1e-2, 5e-3, 2e-3)}
 DEFAULT_EPOCHS = {1: (500, 500, 1000, 3000), 2: (1000, 1000, 1000, 2000)}
 DEFAULT_SUBDOMAINS = {1: 3, 2: 5}
 PARAMETER_SUBDOMAINS = 9
+GATE_LEARNING_RATE = 1e-2  # the gate is a tiny network pretrained from scratch
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Stage:
     dd: bool
     steps: int
     trainable: tuple
+    lr: float
 
 
 def parse_ranges(text):
@@ -205,18 +209,20 @@ class TrainConfig:
                               f"{'plus one for the DD stage' if dd else ''} ({len(eps) + dd} values)")
         per_epoch = self.options["batches_per_epoch"]
         steps = [max(1, int(round(e * self.options["epoch_scale"] * per_epoch))) for e in epochs]
+        first, later = self.options["lr"], self.options["lr_later"]
         out = []
         for k, e in enumerate(eps):
             trainable = ("far",) + tuple(f"stage_{j}" for j in range(k + 1))
-            out.append(Stage(f"eps={e:g}", "pde", e, k + 1, False, steps[k], trainable))
+            out.append(Stage(f"eps={e:g}", "pde", e, k + 1, False, steps[k], trainable,
+                             first if k == 0 else later))
         if dd:
             if self.options["gate_steps"]:
                 out.append(Stage("gate", "gate", eps[-1], len(eps), True,
-                                 self.options["gate_steps"], ("gate",)))
+                                 self.options["gate_steps"], ("gate",), GATE_LEARNING_RATE))
             trainable = ("far",) + tuple(f"stage_{j}" for j in range(len(eps) - 1)) + (
                 "experts", "gate")
             out.append(Stage(f"dd Q={self.subdomains()}", "pde", eps[-1], len(eps), True,
-                             steps[-1], trainable))
+                             steps[-1], trainable, later))
         return out
 
     def to_dict(self):

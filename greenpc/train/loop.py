@@ -18,16 +18,12 @@ from . import checkpoint as ckpt
 from .loss import make_gate_loss, make_loss
 from .sampling import Anchors, make_sampler
 
-GATE_LEARNING_RATE = 1e-2  # the gate is a tiny network pretrained from scratch
-
-
 def optimizer(config, stage, params):
     """Adam on the stage's trainable groups (exponential decay over the stage), zero elsewhere."""
     if stage.kind == "gate":
-        schedule = GATE_LEARNING_RATE
+        schedule = stage.lr
     else:
-        lr, lr_final = config.options["lr"], config.options["lr_final"]
-        schedule = optax.exponential_decay(lr, stage.steps, lr_final / lr)
+        schedule = optax.exponential_decay(stage.lr, stage.steps, config.options["lr_final"] / stage.lr)
     labels = {group: ("train" if group in stage.trainable else "frozen") for group in params}
     return optax.multi_transform({"train": optax.adam(schedule), "frozen": optax.set_to_zero()},
                                  labels)

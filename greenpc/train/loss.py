@@ -4,11 +4,13 @@ The residual L_x G - N_eps comes from the network's forward Laplacian (``model.n
 preset's coefficients (full tensor a, its divergence, b, c). Every term is made relative, so the weights
 compare like with like:
 
-- ``residual_norm = "relative"`` (default): near-diagonal residuals are multiplied by (eps sqrt(pi))^d,
-  so the Gaussian source peaks at 1 whatever eps; residuals at uniform pairs are divided by the size of
-  L applied to a smooth function of the kernel's size (operator scale x RMS of the anchor values), so a
-  relative error delta of a smooth G costs about delta^2 there, as it does in the anchor term;
-- ``"source"`` scales every residual like the near-diagonal ones, ``"none"`` leaves them raw;
+- ``residual_norm = "relative"`` (default): each residual is divided by the size of what it is measured
+  against, s_L |G| + N_eps(x, y): s_L |G| is L applied to a smooth function of the kernel's size
+  (operator scale x RMS of the anchor values) and N_eps the source there. Far from the source a relative
+  error delta of a smooth G costs about delta^2, as in the anchor term; at the source the fit of the
+  Gaussian is measured relative to its height. One formula for every pair, whichever sample it came from;
+- ``"source"`` multiplies every residual by (eps sqrt(pi))^d (the source's peak is 1), ``"none"`` leaves
+  them raw;
 - boundary and anchor terms are divided by the RMS of the anchor values.
 """
 import jax
@@ -52,16 +54,16 @@ def operator_scale(config):
     return float(np.mean(size))
 
 
-def residual_weights(config, epsilon, anchor_scale):
-    """Per-sample factors of the residuals (uniform pairs first, then near-diagonal ones)."""
-    sizes = config.batch_sizes()
-    source = (epsilon * jnp.sqrt(jnp.pi)) ** config.dim
+def residual_scale(config, epsilon, anchor_scale):
+    """``scale(x, y) -> divisor`` of one pair's residual (see the module docstring)."""
     mode = config.options["residual_norm"]
-    uniform = {"relative": 1.0 / (operator_scale(config) * anchor_scale), "source": source,
-               "none": 1.0}[mode]
-    near = 1.0 if mode == "none" else source
-    return jnp.concatenate([jnp.full((sizes["uniform"],), uniform, jnp.float32),
-                            jnp.full((sizes["near"],), near, jnp.float32)])
+    if mode == "none":
+        return lambda x, y: 1.0
+    if mode == "source":
+        peak = (epsilon * jnp.sqrt(jnp.pi)) ** -config.dim
+        return lambda x, y: peak
+    smooth = operator_scale(config) * anchor_scale
+    return lambda x, y: smooth + gaussian(x, y, epsilon)
 
 
 def make_loss(config, arch, stage, anchor_scale):
@@ -70,14 +72,14 @@ def make_loss(config, arch, stage, anchor_scale):
     jet = pair_jet(arch, stages=stage.active, dd=stage.dd)
     value = pair_function(arch, stages=stage.active, dd=stage.dd)
     split = parameter_dicts(config)
-    norm = residual_weights(config, stage.epsilon, anchor_scale)
+    scale = residual_scale(config, stage.epsilon, anchor_scale)
 
     def residual(params, x, y, raw):
         feats, values = split(raw)
         coeffs = coefficients(preset, x, values)
         g = jet(params, x, y, feats, coeffs[0])
         lg = apply_from_derivatives(preset, coeffs, g.value, g.grad, g.lap)
-        return lg - gaussian(x, y, stage.epsilon)
+        return (lg - gaussian(x, y, stage.epsilon)) / scale(x, y)
 
     def plain(params, x, y, raw):
         return value(params, x, y, split(raw)[0])
@@ -88,7 +90,7 @@ def make_loss(config, arch, stage, anchor_scale):
         bc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["bc_x"], batch["bc_y"], batch["bc_p"])
         anc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["anc_x"], batch["anc_y"],
                                                batch["anc_p"])
-        terms = {"res": jnp.mean((res * norm) ** 2), "bc": jnp.mean(bc ** 2) / anchor_scale ** 2,
+        terms = {"res": jnp.mean(res ** 2), "bc": jnp.mean(bc ** 2) / anchor_scale ** 2,
                  "aux": jnp.mean((anc - batch["anc_g"]) ** 2) / anchor_scale ** 2}
         total = weights["res"] * terms["res"] + weights["bc"] * terms["bc"] + weights["aux"] * terms["aux"]
         return total, terms
