@@ -44,7 +44,7 @@ class GeometryError(ValueError):
 def coordinates_vec(coordinates):
     """A sequential Vec (block size d) holding ``coordinates`` (n_local, d), to compose on a PC/Mat."""
     array = np.asarray(coordinates, dtype=PETSc.RealType)
-    array = array.reshape(len(array), -1) if array.ndim != 2 else array
+    array = array[:, None] if array.ndim == 1 else array  # 1D points given as a flat list
     vec = PETSc.Vec().createSeq(array.size, bsize=max(array.shape[1], 1), comm=PETSc.COMM_SELF)
     vec.setArray(array.ravel())
     return vec
