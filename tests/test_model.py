@@ -37,19 +37,31 @@ def test_ordering_for_random_network_parameters(seed):
         assert bool(jnp.all(beta[:, 1] < beta[:, 0])) and bool(jnp.all(alpha[:, 1] >= alpha[:, 0]))
 
 
+def test_boundary_factor_vanishes_on_the_boundary():
+    arch = Architecture(**{**ARCH_2D.to_dict(), "boundary_layer": True})
+    g = jax.jit(jax.vmap(pair_function(arch), (None, 0, None, None)))
+    params = init_params(arch, 0)
+    edge = jnp.array([[0.0, 0.3], [1.0, 0.7], [0.4, 0.0], [0.2, 1.0]])
+    inside = g(params, jnp.array([[0.5, 0.5]]), jnp.array([0.4, 0.6]), jnp.zeros(0))
+    assert np.allclose(g(params, edge, jnp.array([0.4, 0.6]), jnp.zeros(0)), 0.0, atol=1e-7)
+    assert abs(float(inside[0])) > 1e-4
+
+
 def test_near_branch_starts_at_beta_one_and_alpha0():
     arch = Architecture(dim=1, epsilons=(1e-2,), widths=(4,), alpha0=(0.7,), far_width=4)
     alpha, beta = stage_exponents(arch, init_params(arch, 3), 0, jnp.array([0.3]), jnp.zeros(0))
     assert np.isclose(float(beta[0]), 1.0) and np.isclose(float(alpha[0]), 0.7)
 
 
-@pytest.mark.parametrize("name,params", [("react2d", {}), ("conv2d", {}),
-                                         ("rotlap2d", {"theta": 0.6, "xi": 0.1}), ("conv1d", {})])
-def test_forward_laplacian_matches_nested_autodiff(name, params):
+@pytest.mark.parametrize("name,params,layer", [("react2d", {}, False), ("conv2d", {}, True),
+                                               ("rotlap2d", {"theta": 0.6, "xi": 0.1}, True),
+                                               ("conv1d", {}, True)])
+def test_forward_laplacian_matches_nested_autodiff(name, params, layer):
     """The residual from the network's Jet equals L applied by jvp-over-jvp to the same network."""
     problem = problems.get(name)
     arch = ARCH_2D if problem.dim == 2 else Architecture(
         dim=1, epsilons=(1e-2, 1e-3), widths=(5, 6), alpha0=(1.0, 1.0), far_width=8, subdomains=2)
+    arch = Architecture(**{**arch.to_dict(), "boundary_layer": layer})
     jax.config.update("jax_enable_x64", True)
     try:
         weights = init_params(arch, 1, jnp.float64)

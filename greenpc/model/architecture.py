@@ -3,7 +3,7 @@
 JAX-free: the weight-file reader validates arrays against the skeleton that ``network.py`` rebuilds
 from this record.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class Architecture:
     alpha0 : initial amplitude exponent of each stage's near-field branch (eq. 26).
     subdomains : Q experts of the last stage mixed by the softmax gate (eqs. 40-41); 1 = no DD.
     gate_input : "source" (the gate sees y) or "params" (it sees the parameter features).
+    boundary_layer : multiply G by a factor that vanishes on the boundary with a learnable layer width
+        per face (an extension of the paper for convection-dominated problems, see network.py).
     """
 
     dim: int
@@ -35,7 +37,7 @@ class Architecture:
     aux_depth: int = 2
     subdomains: int = 1
     gate_input: str = "source"
-    extra: dict = field(default_factory=dict)
+    boundary_layer: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "epsilons", tuple(float(e) for e in self.epsilons))

@@ -37,6 +37,15 @@ class Jet(NamedTuple):
             return Jet(self.value * s)
         return Jet(self.value * s, self.grad * s, self.lap * s, self.metric)
 
+    def __mul__(self, other):
+        """The product of two x-dependent quantities (A symmetric)."""
+        value = self.value * other.value
+        if not self.has_derivatives:
+            return Jet(value)
+        cross = jnp.einsum("ij,in,jn->n", self.metric, self.grad, other.grad)
+        return Jet(value, self.grad * other.value + other.grad * self.value,
+                   self.lap * other.value + other.lap * self.value + 2.0 * cross, self.metric)
+
     def __add__(self, other):
         if not self.has_derivatives:
             return Jet(self.value + other.value)
@@ -147,6 +156,29 @@ class StageBranches(nn.Module):
         return total
 
 
+def boundary_factor(x, widths, metric):
+    """B(x) = prod over the faces of [0, 1]^d of (1 - exp(-distance / width)), as a Jet.
+
+    Vanishes on the boundary; with a learnable width per face it carries boundary layers (convection
+    towards a Dirichlet face) that a tanh network would need very large weights to form.
+    """
+    d = x.shape[0]
+    factor = None
+    for k in range(d):
+        for side, (distance, sign) in enumerate(((x[k], 1.0), (1.0 - x[k], -1.0))):
+            width = widths[k, side]
+            decay = jnp.exp(-distance / width)
+            value = (1.0 - decay)[None]
+            if metric is None:
+                term = Jet(value)
+            else:
+                grad = jnp.zeros((d, 1), x.dtype).at[k, 0].set(sign * decay / width)
+                lap = (-metric[k, k] * decay / width ** 2)[None]
+                term = Jet(value, grad, lap, metric)
+            factor = term if factor is None else factor * term
+    return factor
+
+
 class AlphaMSNN(nn.Module):
     arch: Architecture
 
@@ -192,6 +224,9 @@ class AlphaMSNN(nn.Module):
                 weights @ experts.value, jnp.einsum("q,qdn->dn", weights, experts.grad),
                 weights @ experts.lap, metric)
             g = g + mixed
+        if a.boundary_layer:
+            log_widths = self.param("boundary", nn.initializers.constant(jnp.log(0.05)), (a.dim, 2))
+            g = boundary_factor(x, jnp.exp(log_widths), metric) * g
         return Jet(g.value[0]) if metric is None else Jet(g.value[0], g.grad[:, 0], g.lap[0], metric)
 
 

@@ -30,6 +30,8 @@ SPECS = (
     Option("far_width", int, 50, "hidden width of the far-field branch", check=positive),
     Option("aux_width", int, 5, "hidden width of the scale networks and the gate", check=positive),
     Option("aux_depth", int, 2, "hidden layers of the scale networks and the gate", check=positive),
+    Option("boundary_layer", bool, False, "learnable boundary-layer factor on G (extension of the "
+           "paper for convection-dominated problems)"),
     Option("subdomains", int, 0, "experts Q of the DD stage (0: 3 in 1D, 5 in 2D, 9 over "
            "parameters; 1: no DD stage)", check=non_negative),
     Option("epochs", "floats", (), "epochs of each stage, the DD stage last (1D: 500,500,1000,3000; "
@@ -187,7 +189,8 @@ class TrainConfig:
             alpha0=tuple(self.initial_alpha(e) for e in eps), n_features=n_features,
             depth=self.options["depth"], far_width=int(round(self.options["far_width"] * scale)),
             aux_width=self.options["aux_width"], aux_depth=self.options["aux_depth"],
-            subdomains=self.subdomains(), gate_input="params" if self.trained_params else "source")
+            subdomains=self.subdomains(), gate_input="params" if self.trained_params else "source",
+            boundary_layer=self.options["boundary_layer"])
 
     def initial_alpha(self, epsilon):
         """eq. 26 for a diffusion-dominated source: alpha = r - p_a + 2 beta with r = -d, beta = 1."""
@@ -210,16 +213,17 @@ class TrainConfig:
         per_epoch = self.options["batches_per_epoch"]
         steps = [max(1, int(round(e * self.options["epoch_scale"] * per_epoch))) for e in epochs]
         first, later = self.options["lr"], self.options["lr_later"]
+        base = ("far", "boundary") if self.options["boundary_layer"] else ("far",)
         out = []
         for k, e in enumerate(eps):
-            trainable = ("far",) + tuple(f"stage_{j}" for j in range(k + 1))
+            trainable = base + tuple(f"stage_{j}" for j in range(k + 1))
             out.append(Stage(f"eps={e:g}", "pde", e, k + 1, False, steps[k], trainable,
                              first if k == 0 else later))
         if dd:
             if self.options["gate_steps"]:
                 out.append(Stage("gate", "gate", eps[-1], len(eps), True,
                                  self.options["gate_steps"], ("gate",), GATE_LEARNING_RATE))
-            trainable = ("far",) + tuple(f"stage_{j}" for j in range(len(eps) - 1)) + (
+            trainable = base + tuple(f"stage_{j}" for j in range(len(eps) - 1)) + (
                 "experts", "gate")
             out.append(Stage(f"dd Q={self.subdomains()}", "pde", eps[-1], len(eps), True,
                              steps[-1], trainable, later))
