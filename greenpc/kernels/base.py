@@ -58,7 +58,8 @@ class Kernel:
         out = np.empty(len(x))
         for start in range(0, len(x), self.chunk):
             stop = start + self.chunk
-            out[start:stop] = self._evaluate(x[start:stop], y[start:stop])
+            out[start:stop] = self._checked(self._evaluate(x[start:stop], y[start:stop]),
+                                            len(x[start:stop]))
         self.evaluations += len(x)
         bad = ~np.isfinite(out)
         if bad.any():
@@ -66,6 +67,19 @@ class Kernel:
             raise KernelError(f"{self.describe()} is not finite at x={x[i].tolist()}, y={y[i].tolist()} "
                               f"({int(bad.sum())} of {len(out)} pairs)")
         return out
+
+    def _checked(self, values, count):
+        """``_evaluate``'s result as ``count`` real numbers (numpy would broadcast a scalar silently)."""
+        values = np.asarray(values)
+        if values.shape != (count,):
+            raise KernelError(f"{self.describe()} returned shape {values.shape} for {count} pairs, "
+                              f"expected ({count},)")
+        if np.iscomplexobj(values):
+            raise KernelError(f"{self.describe()} returned complex values; greenpc needs a real kernel")
+        if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+            raise KernelError(f"{self.describe()} returned values of type {values.dtype}, expected "
+                              "real numbers")
+        return values
 
     def block(self, rows, cols):
         """The (m, n) block G(rows_i, cols_j)."""

@@ -15,6 +15,7 @@ Options (prefix-aware, see ``greenpc.pc.options.SPECS`` for the full table with 
 -greenpc_scale_vectors, -greenpc_seed, -greenpc_view_partition.
 """
 import hashlib
+import math
 import time
 
 import numpy as np
@@ -124,6 +125,8 @@ class GreenPC:
             scaling.unscale(self.op, self.fit, self.k_diagonal)
         EVENTS["Fit"].begin()
         try:
+            self.fit_pairs = collective.run(comm, fit_inputs, pmat, self.kernel, self.layout, opts,
+                                            self.fit_pairs)
             self.fit, self.fit_pairs = collective.run(comm, scaling.fit, self.op, amat, pmat, self.kernel,
                                               self.layout, opts, self.fit_pairs)
         finally:
@@ -148,6 +151,9 @@ class GreenPC:
             self.op = collective.run(comm, self._assemble, kind, layout, comm, settings, max_bytes)
         finally:
             EVENTS["Assembly"].end()
+        self.report.update(format=kind, reason=reason, geometry=source, points=layout.n,
+                           boundary_points=int((~layout.interior).sum()),
+                           spacing=layout.spacing)
         self._check_entries(comm)
         weights = pmat.createVecRight()
         weights.setArray(layout.weights[layout.start:layout.end])
@@ -155,9 +161,6 @@ class GreenPC:
         self.k_diagonal = self.op.near.createVecLeft()
         self.op.near.getDiagonal(self.k_diagonal)
         self.fit_pairs = None
-        self.report.update(format=kind, reason=reason, geometry=source, points=layout.n,
-                           boundary_points=int((~layout.interior).sum()),
-                           spacing=layout.spacing)
 
     def _assemble(self, kind, layout, comm, settings, max_bytes):
         if kind == "dense":
@@ -176,16 +179,17 @@ class GreenPC:
         settings = {"radius": radius}
         needs = {}
 
+        def local_bytes(kind):
+            if kind == "dense":
+                return formats.dense_bytes(layout)
+            if kind == "sparse":
+                return formats.sparse_bytes(layout, radius)
+            settings["hmatrix"] = formats.hmatrix_settings(layout, opts)
+            return formats.hmatrix_plan(layout, settings).estimate_bytes()
+
         def need(kind):
             if kind not in needs:
-                if kind == "dense":
-                    local = formats.dense_bytes(layout)
-                elif kind == "sparse":
-                    local = formats.sparse_bytes(layout, radius)
-                else:
-                    settings["hmatrix"] = formats.hmatrix_settings(layout, opts)
-                    local = formats.hmatrix_plan(layout, settings).estimate_bytes()
-                needs[kind] = mpi.allreduce(local, op=_max())
+                needs[kind] = mpi.allreduce(collective.run(comm, local_bytes, kind), op=_max())
             return needs[kind]
 
         def fits(kind):
@@ -196,17 +200,17 @@ class GreenPC:
             if not fits(requested):
                 smallest = min(("sparse", "hmatrix", "dense"), key=need)
                 raise ValueError(f"-greenpc_memory_max {opts['memory_max']:g} MiB is too small for "
-                                 f"-greenpc_format {requested} (needs {need(requested) / MIB:.1f} "
+                                 f"-greenpc_format {requested} (needs {mib(need(requested))} "
                                  f"MiB per rank; the smallest format, {smallest}, needs "
-                                 f"{need(smallest) / MIB:.1f} MiB)")
+                                 f"{mib(need(smallest))} MiB)")
             if requested == "hmatrix":
                 need("hmatrix")
             return requested, "requested", settings
         if layout.n <= opts["dense_max"] and fits("dense"):
             return "dense", f"auto: n = {layout.n} <= dense_max {opts['dense_max']}", settings
         decay_radius = opts["decay_radius"] or radius
-        ratio = mpi.allreduce(formats.decay_ratio(self.kernel, layout, decay_radius,
-                                                  opts["decay_rows"], opts["seed"]), op=_max())
+        ratio = mpi.allreduce(collective.run(comm, formats.decay_ratio, self.kernel, layout,
+                                             decay_radius, opts["decay_rows"], opts["seed"]), op=_max())
         self.report["decay_ratio"] = ratio
         order = ("sparse", "hmatrix") if ratio < opts["decay_tol"] else ("hmatrix", "sparse")
         for kind in order:
@@ -214,8 +218,8 @@ class GreenPC:
                 return kind, (f"auto: eq. 42 decay {ratio:.2e} {'<' if ratio < opts['decay_tol'] else '>='}"
                               f" tol {opts['decay_tol']:g} at r = {decay_radius:.3g}"), settings
         raise ValueError(f"-greenpc_memory_max {opts['memory_max']:g} MiB is too small for any format "
-                         f"(sparse needs {need('sparse') / MIB:.1f} MiB, hmatrix "
-                         f"{need('hmatrix') / MIB:.1f} MiB per rank)")
+                         f"(sparse needs {mib(need('sparse'))} MiB, hmatrix "
+                         f"{mib(need('hmatrix'))} MiB per rank)")
 
     def _check_entries(self, comm):
         """The a posteriori check of section 4 (H-matrix): mean relative error of sampled entries."""
@@ -223,7 +227,8 @@ class GreenPC:
         if self.op.kind != "hmatrix" or opts["check_samples"] == 0:
             return
         hm = self.op.info["hmatrix"]
-        local = hm.check(self.kernel, opts["check_samples"], opts["seed"]) if hm.shape[0] else 0.0
+        local = collective.run(comm, lambda: hm.check(self.kernel, opts["check_samples"], opts["seed"])
+                               if hm.shape[0] else 0.0)
         mpi = comm.tompi4py()
         error = mpi.allreduce(local * hm.shape[0]) / max(mpi.allreduce(hm.shape[0]), 1)
         self.report["check_error"] = error
@@ -240,7 +245,7 @@ class GreenPC:
                 settings = {"radius": opts["sparse_radius"] or 3.0 * self.layout.spacing}
                 self.op = collective.run(comm, self._assemble, fallback, self.layout, comm, settings,
                                          int(opts["memory_max"] * MIB))
-                self.report["reason"] = f"{message}; fell back to {fallback}"
+                self.report.update(format=fallback, reason=f"{message}; fell back to {fallback}")
 
     # -- apply -----------------------------------------------------------------------------------
     def apply(self, pc, x, y):
@@ -335,7 +340,36 @@ def check_operator(amat, pmat):
     if np.iscomplexobj(np.zeros(1, dtype=PETSc.ScalarType)):
         raise ValueError("greenpc needs a real PETSc build (this one uses complex scalars)")
     if amat.getSize() != pmat.getSize():
-        raise ValueError(f"Amat is {amat.getSize()} but Pmat is {pmat.getSize()}")
+        raise ValueError("the Amat is {} x {} but the Pmat is {} x {}; greenpc needs operators of the "
+                         "same size".format(*amat.getSize(), *pmat.getSize()))
+
+
+def fit_inputs(pmat, kernel, layout, opts, pairs):
+    """The rank-local part of ``scaling.fit``: its diagonal checks and the kernel values at the Pmat's
+    off-diagonal pattern, agreed on before the fit's collective products (a failure here on one rank
+    must not leave the others in a MatMult)."""
+    diag = pmat.createVecLeft()
+    pmat.getDiagonal(diag)
+    a_diag = diag.getArray(readonly=True)
+    interior = layout.local_interior
+    if np.any(a_diag[~interior] == 0):
+        raise ValueError("a boundary row of the Pmat has a zero diagonal: cannot invert it")
+    rows = scaling.local_rows(pmat) if opts["diagonal_fit"] else None
+    if rows is None:
+        return pairs
+    if np.any(a_diag[interior] == 0):
+        raise ValueError("the Pmat has a zero diagonal entry on an interior row: the diagonal fit "
+                         "needs A_jj != 0 (use -greenpc_diagonal_fit 0)")
+    return pairs if scaling.same_pattern(pairs, rows) else \
+        scaling.off_diagonal_pairs(kernel, layout, rows)
+
+
+def mib(nbytes):
+    """``nbytes`` in MiB for a message, rounded up to two significant digits below 1 MiB (so a
+    -greenpc_memory_max of that value is enough)."""
+    value = nbytes / MIB
+    digits = 1 if value >= 1 or value <= 0 else 1 - math.floor(math.log10(value))
+    return f"{math.ceil(value * 10 ** digits) / 10 ** digits:.{digits}f}"
 
 
 def _max():

@@ -3,7 +3,9 @@
 Three formats, one interface (``ApproximateInverse``): dense (every entry), sparse (section 4: the p
 largest entries within a radius, found with a KD-tree) and the H-matrix (``greenpc.hmatrix``: near field
 N plus U (Vt x)). Only interior points carry kernel entries; ``choose`` implements the decay test of
-eq. 42 for ``-greenpc_format auto``.
+eq. 42 for ``-greenpc_format auto``. Each builder evaluates the kernel (rank-local, may fail) in a
+nested ``collective.run`` before it creates PETSc matrices (collective), so a failure on one rank never
+leaves the others waiting in an assembly.
 """
 from dataclasses import dataclass, field
 
@@ -12,6 +14,7 @@ from petsc4py import PETSc
 from scipy.spatial import cKDTree
 
 from ..petsc_mats import aij_from_coo
+from . import collective
 
 ENTRY_BYTES = 8
 INDEX_BYTES = np.dtype(PETSc.IntType).itemsize
@@ -71,18 +74,25 @@ def build_dense(kernel, layout, comm):
     """Every entry of this rank's rows (interior rows and columns; the rest stays zero)."""
     mat = PETSc.Mat().createDense(((layout.n_local, layout.n), (layout.n_local, layout.n)), comm=comm)
     mat.setUp()
-    array = mat.getDenseArray()
-    array[...] = 0.0
-    rows, cols = layout.local_interior_ids, layout.interior_ids
     before = kernel.evaluations
-    chunk = max(1, DENSE_ROW_CHUNK_PAIRS // max(len(cols), 1))
-    for start in range(0, len(rows), chunk):
-        block_rows = rows[start:start + chunk]
-        array[np.ix_(block_rows, cols)] = kernel.block(layout.local[block_rows], layout.points[cols])
+    try:
+        collective.run(comm, _fill_dense, kernel, layout, mat.getDenseArray())
+    except collective.GreenPCError:
+        mat.destroy()
+        raise
     mat.assemble()
     entries = layout.n_local * layout.n
     return ApproximateInverse("dense", mat, entries, entries * ENTRY_BYTES,
                               kernel.evaluations - before)
+
+
+def _fill_dense(kernel, layout, array):
+    array[...] = 0.0
+    rows, cols = layout.local_interior_ids, layout.interior_ids
+    chunk = max(1, DENSE_ROW_CHUNK_PAIRS // max(len(cols), 1))
+    for start in range(0, len(rows), chunk):
+        block_rows = rows[start:start + chunk]
+        array[np.ix_(block_rows, cols)] = kernel.block(layout.local[block_rows], layout.points[cols])
 
 
 def sparse_pattern(layout, radius):
@@ -124,16 +134,19 @@ def keep_largest(rows, values, per_row):
 
 def build_sparse(kernel, layout, comm, radius, per_row):
     """Section 4's sparse approximate inverse: per row the p largest entries within the radius."""
-    rows, cols = sparse_pattern(layout, radius)
     before = kernel.evaluations
-    values = kernel(layout.local[rows], layout.points[cols])
-    keep = keep_largest(rows, values, per_row)
-    kept = int(keep.sum())
-    rows, cols, values = with_diagonal(layout, rows[keep], cols[keep], values[keep])
+    rows, cols, values, kept = collective.run(comm, _sparse_entries, kernel, layout, radius, per_row)
     mat = aij_from_coo(rows, cols, values, (layout.n_local, layout.n_local), (layout.n, layout.n), comm)
     return ApproximateInverse("sparse", mat, kept, kept * (ENTRY_BYTES + INDEX_BYTES),
                               kernel.evaluations - before,
                               {"radius": radius, "per_row": per_row})
+
+
+def _sparse_entries(kernel, layout, radius, per_row):
+    rows, cols = sparse_pattern(layout, radius)
+    values = kernel(layout.local[rows], layout.points[cols])
+    keep = keep_largest(rows, values, per_row)
+    return (*with_diagonal(layout, rows[keep], cols[keep], values[keep]), int(keep.sum()))
 
 
 def hmatrix_settings(layout, opts):
@@ -167,14 +180,11 @@ def hmatrix_plan(layout, settings):
 
 def build_hmatrix(kernel, layout, comm, settings, max_bytes):
     """The H-matrix of the interior rows and columns, as N + U Vt in PETSc's numbering."""
-    from .. import hmatrix
     from ..hmatrix.petsc import PetscHMatrix
 
     rows, cols = layout.local_interior_ids, layout.interior_ids
     before = kernel.evaluations
-    hm = hmatrix.build(kernel, layout.local[rows], layout.points[cols], row_offset=layout.start,
-                       max_bytes=max_bytes, **settings["hmatrix"])
-    pieces = hm.to_coo()
+    hm, pieces = collective.run(comm, _hmatrix_pieces, kernel, layout, settings, max_bytes)
     local, n = (layout.n_local, layout.n_local), (layout.n, layout.n)
     near = aij_from_coo(*with_diagonal(layout, rows[pieces.near.rows], cols[pieces.near.cols],
                                        pieces.near.values), local, n, comm)
@@ -191,6 +201,15 @@ def build_hmatrix(kernel, layout, comm, settings, max_bytes):
             "compressor": settings["hmatrix"]["compressor"], "hmatrix": hm}
     return ApproximateInverse("hmatrix", PetscHMatrix(near, u, vt), storage.entries,
                               storage.entries * ENTRY_BYTES, kernel.evaluations - before, info)
+
+
+def _hmatrix_pieces(kernel, layout, settings, max_bytes):
+    from .. import hmatrix
+
+    rows, cols = layout.local_interior_ids, layout.interior_ids
+    hm = hmatrix.build(kernel, layout.local[rows], layout.points[cols], row_offset=layout.start,
+                       max_bytes=max_bytes, **settings["hmatrix"])
+    return hm, hm.to_coo()
 
 
 def _offset(comm, count):
