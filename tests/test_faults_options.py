@@ -89,6 +89,13 @@ def test_bad_option_is_refused_naming_option_value_and_expectation(name, value, 
     assert f"-greenpc_{name} {value!r}: " in text and expected in text, text
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_parameter_of_a_closed_form_kernel(value):
+    _, text = set_up({"greenpc_param": f"k2={value}"})
+    assert text == f"greenpc: closed-form kernel 'shifted1d': parameter k2={float(value)} is not a " \
+                   "finite number"
+
+
 def test_unknown_closed_form_kernel_lists_the_known_ones():
     _, text = set_up({"greenpc_kernel": "poisson7d"})
     assert "unknown closed-form kernel" in text and "poisson1d" in text

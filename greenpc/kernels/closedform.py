@@ -118,6 +118,10 @@ def closed_form(name, params=None):
     """The closed-form kernel ``name`` with parameters (e.g. {"k2": 50})."""
     if name not in CLOSED_FORMS:
         raise KernelError(f"unknown closed-form kernel {name!r}; choose one of {', '.join(CLOSED_FORMS)}")
+    for key, value in (params or {}).items():
+        if not np.isfinite(value):
+            raise KernelError(f"closed-form kernel {name!r}: parameter {key}={value} is not a finite "
+                              "number")
     try:
         return CLOSED_FORMS[name](**(params or {}))
     except TypeError:
