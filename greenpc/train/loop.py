@@ -186,12 +186,20 @@ def train(config, log=print):
     return config.output, record
 
 
+def command_line():
+    """How this run was started, as a user would type it."""
+    argv = list(sys.argv)
+    if argv and argv[0].replace("\\", "/").endswith("greenpc/train/__main__.py"):
+        argv[0] = "python -m greenpc.train"
+    return " ".join(argv)
+
+
 def training_record(config, stages, state, elapsed):
     history = state["history"]
     final = history[-1] if history else []
     stride = max(1, len(history) // 1000)
     return {
-        "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else "",
+        "command": command_line(),
         "seed": config.options["seed"], "steps": state["step"], "wall_time_s": elapsed,
         "final_losses": dict(zip(("total", "res", "bc", "aux"), final[2:6])) if final else {},
         "history_columns": ["stage", "step", "total", "res", "bc", "aux", "gate"],
