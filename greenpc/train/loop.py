@@ -92,10 +92,21 @@ def make_epoch(config, arch, stage, opt, anchors, sample, total_pde_steps):
 
 
 def versions():
+    import subprocess
+
     import flax
 
+    from .. import __version__
+
+    here = __file__.rsplit("/", 3)[0]
+    try:
+        commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
-            "optax": optax.__version__, "numpy": np.__version__}
+            "optax": optax.__version__, "numpy": np.__version__, "greenpc": __version__,
+            "greenpc_commit": commit}
 
 
 class Progress:
