@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.greenpc-setup
 PETSC_VERSION := 3.26.1
 PETSC_CONFIGURE_OPTIONS := --with-cuda=0 --with-fc=0 --with-x=0 COPTFLAGS=-O2 CXXOPTFLAGS=-O2
-DEPS := numpy scipy jax flax optax safetensors matplotlib tqdm pytest hypothesis mpi4py
+DEPS := numpy scipy jax flax optax safetensors matplotlib tqdm pytest hypothesis mpi4py pyamg
 NP ?= 2
 
 # OpenMPI refuses root without these; --oversubscribe lets 2-4 ranks share these 2 cores.

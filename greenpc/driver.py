@@ -25,7 +25,7 @@ SPECS = (
     Option("seed", int, 0, "seed of the first right-hand side (the k-th uses seed + k)",
            check=non_negative),
     Option("compare", str, "", "comma-separated preconditioners solved in turn on the same matrix "
-           "and right-hand sides: " + ",".join(["none", "jacobi", "sor", "ilu", "gamg", "lu",
+           "and right-hand sides: " + ",".join(["none", "jacobi", "sor", "ilu", "gamg", "amg", "lu",
                                                 "greenpc"])),
     Option("summary_json", str, "", "write the results to this JSON file"),
 )
@@ -43,6 +43,7 @@ def peer_options(name, size):
         "sor": {"pc_type": "sor"},
         "ilu": {"pc_type": "ilu"} if serial else {"pc_type": "bjacobi", "sub_pc_type": "ilu"},
         "gamg": {"pc_type": "gamg"},
+        "amg": {"pc_type": "python", "pc_python_type": "greenpc.amg.ClassicalAMG"},
         "lu": {"pc_type": "lu"} if serial else {"pc_type": "redundant", "redundant_pc_type": "lu"},
         "greenpc": {"pc_type": "python", "pc_python_type": "greenpc.GreenPC"},
     }
