@@ -15,7 +15,7 @@ export OMPI_MCA_rmaps_base_oversubscribe := 1
 export PRTE_MCA_rmaps_default_mapping_policy := :oversubscribe
 MPIEXEC := mpiexec --oversubscribe
 
-.PHONY: all setup demo test paper train-all clean-venv
+.PHONY: all setup demo test paper train-all clean-venv bench
 
 all: demo
 
@@ -67,6 +67,22 @@ train-all: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Issue 9's benchmarks on 1 and 2 ranks: JSON and PNG in bench/results/, then bench/results/README.md.
+# Modest sizes for a 2-core machine; the issue's full sweep is BENCH_SIZES=128,256,512 (hours here).
+# Problems without a shipped model run greenpc with a closed-form stand-in kernel, labelled as such.
+BENCH_SIZES ?= 128,256
+BENCH_SETUP_SIZES ?= 4096,16384,65536,262144
+BENCH_BUDGET ?= 60
+bench: $(STAMP)
+	$(PY) bench/solve.py -solve_sizes $(BENCH_SIZES) -solve_budget $(BENCH_BUDGET)
+	$(MPIEXEC) -n 2 $(PY) bench/solve.py -solve_sizes $(BENCH_SIZES) -solve_budget $(BENCH_BUDGET)
+	$(PY) bench/setup_cost.py -setup_sizes $(BENCH_SETUP_SIZES) -setup_budget $(BENCH_BUDGET)
+	$(PY) bench/apply.py
+	$(MPIEXEC) -n 2 $(PY) bench/apply.py
+	$(PY) bench/kernel_flops.py
+	$(PY) bench/training.py -training_epochs 1
+	$(PY) bench/report.py
 
 # The C example (examples/c/poisson2d.c, an ordinary DMDA code), built against the PETSc in .venv and
 # run on $(NP) ranks with greenpc from options only. PETSc's -python needs PETSC_DIR and this
