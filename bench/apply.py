@@ -68,15 +68,16 @@ def apply_bytes(op):
 
 def timed(comm, product, seconds, rounds):
     """Seconds per product: the best round mean, every rank starting each round together. A round
-    repeats the product for about ``seconds`` (calibrated on a quarter of that)."""
+    repeats the product for about ``seconds``. The product is collective on several ranks, so every
+    count is agreed by all ranks (a rank doing one product more than another would wait forever)."""
     mpi = comm.tompi4py()
     product()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds / 4 or count < 3:
+    mpi.Barrier()
+    start = time.perf_counter()
+    for _ in range(3):
         product()
-        count += 1
-    each = (time.perf_counter() - start) / count
-    repeats = mpi.allreduce(max(3, int(np.ceil(seconds / each))), op=MPI.MAX)
+    each = mpi.allreduce((time.perf_counter() - start) / 3, op=MPI.MAX)
+    repeats = max(3, int(np.ceil(seconds / each)))
     best = float("inf")
     for _ in range(rounds):
         mpi.Barrier()

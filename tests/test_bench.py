@@ -101,6 +101,15 @@ def test_apply_counts_bytes_against_the_operator(mpirun, tmp_path):
         assert r["apply_bytes"] >= 12 * r["entries"]
 
 
+def test_apply_on_two_ranks_agrees_on_every_count(mpirun, tmp_path):
+    # a product count decided per rank left one rank waiting in a collective MatMult forever
+    mpirun(["bench/apply.py", "-apply_configs", "poisson2d:sparse:32", "-apply_seconds", "0.02",
+            "-apply_rounds", "2", "-apply_copy_mib", "8", "-apply_out", str(tmp_path)], ranks=2,
+           timeout=120)
+    data = load(tmp_path / "apply_np2.json")
+    assert data["machine"]["ranks"] == 2 and data["runs"][0]["n"] == 32 * 32
+
+
 def test_kernel_flops_counts_the_network(mpirun, tmp_path):
     from greenpc import models
 
