@@ -25,8 +25,9 @@ SPECS = (
     Option("seed", int, 0, "seed of the first right-hand side (the k-th uses seed + k)",
            check=non_negative),
     Option("compare", str, "", "comma-separated preconditioners solved in turn on the same matrix "
-           "and right-hand sides: " + ",".join(["none", "jacobi", "sor", "ilu", "gamg", "amg", "lu",
-                                                "greenpc"])),
+           "and right-hand sides: " + ",".join(["none", "jacobi", "sor", "ilu", "gamg", "amg",
+                                                "gamg-shifted", "lu", "greenpc"]) + " (gamg-shifted: "
+           "GAMG on the shifted Laplacian, the reaction's sign flipped, as preconditioning matrix)"),
     Option("summary_json", str, "", "write the results to this JSON file"),
 )
 
@@ -43,6 +44,7 @@ def peer_options(name, size):
         "sor": {"pc_type": "sor"},
         "ilu": {"pc_type": "ilu"} if serial else {"pc_type": "bjacobi", "sub_pc_type": "ilu"},
         "gamg": {"pc_type": "gamg"},
+        "gamg-shifted": {"pc_type": "gamg"},
         "amg": {"pc_type": "python", "pc_python_type": "greenpc.amg.ClassicalAMG"},
         "lu": {"pc_type": "lu"} if serial else {"pc_type": "redundant", "redundant_pc_type": "lu"},
         "greenpc": {"pc_type": "python", "pc_python_type": "greenpc.GreenPC"},
@@ -84,10 +86,16 @@ def problem_parameters(problem):
     return problem.resolve(read(specs))
 
 
-def solve_with(A, da, grid, rhs_seeds, label, comm):
-    """Set up a fresh KSP from the options database and solve for each right-hand side."""
+def uses_shifted_operator(label):
+    """Whether the peer ``label`` preconditions with the shifted Laplacian instead of A."""
+    return label == "gamg-shifted"
+
+
+def solve_with(A, da, grid, rhs_seeds, label, comm, P=None):
+    """Set up a fresh KSP from the options database and solve for each right-hand side; ``P`` (default
+    A) is the matrix the preconditioner is built from."""
     ksp = PETSc.KSP().create(comm)
-    ksp.setOperators(A)
+    ksp.setOperators(A, A if P is None else P)
     ksp.setDM(da)
     ksp.setDMActive(PETSc.KSP.DMActive.ALL, False)
     with pushed_options(PROTOCOL, override=False):
@@ -154,10 +162,14 @@ def main(argv=None):
         f"scaling={opts['scaling']} unknowns={grid.size} ranks={size}")
     runs = []
     labels = [s.strip() for s in opts["compare"].split(",") if s.strip()]
+    shifted = None
+    if any(uses_shifted_operator(label) for label in labels):
+        shifted = dmda.assemble(problems.shifted_laplacian(problem), grid, da, params, opts["scaling"])
     if labels:
         for label in labels:
             with pushed_options(peer_options(label, size)):
-                runs.append(solve_with(A, da, grid, seeds, label, comm))
+                runs.append(solve_with(A, da, grid, seeds, label, comm,
+                                       shifted if uses_shifted_operator(label) else None))
             report(runs[-1], out)
     else:
         runs.append(solve_with(A, da, grid, seeds, db.getString("pc_type", "default"), comm))
@@ -173,6 +185,8 @@ def main(argv=None):
     if opts["summary_json"] and comm.getRank() == 0:
         with open(opts["summary_json"], "w") as handle:
             json.dump(summary, handle, indent=1)
-    A.destroy()
+    for mat in (A, shifted):
+        if mat is not None:
+            mat.destroy()
     da.destroy()
     return summary

@@ -111,7 +111,93 @@ class Poisson2D(Kernel):
         return np.where(boundary, 0.0, values)
 
 
-CLOSED_FORMS = {"poisson1d": Poisson1D, "shifted1d": Shifted1D, "poisson2d": Poisson2D}
+def _green1d(low, high, mu):
+    """G of -u'' + mu u on [0, 1] (Dirichlet) at lower/upper points ``low``, ``high`` (shape (P,)),
+    for each mu of ``mu`` (shape (M,)), as an (M, P) array; the sinh form is written with decaying
+    exponentials only, so it stays finite for any mu > 0."""
+    out = np.empty((len(mu), len(low)))
+    pos, neg, zero = mu > 1e-12, mu < -1e-12, np.abs(mu) <= 1e-12
+    if pos.any():
+        s = np.sqrt(mu[pos])[:, None]
+        d, t = high - low, high + low
+        out[pos] = ((np.exp(-s * d) - np.exp(-s * (2.0 - t)) - np.exp(-s * t) + np.exp(-s * (2.0 - d)))
+                    / (2.0 * s * -np.expm1(-2.0 * s)))
+    if neg.any():
+        s = np.sqrt(-mu[neg])[:, None]
+        out[neg] = np.sin(s * low) * np.sin(s * (1.0 - high)) / (s * np.sin(s))
+    if zero.any():
+        out[zero] = low * (1.0 - high)
+    return out
+
+
+class Helmholtz2D(Poisson2D):
+    """G for -lap u - k2 u = f on the unit square (Dirichlet), k2 constant, in closed form up to a
+    smooth truncated series.
+
+    With the sine modes 2 sin(m pi x1) sin(m pi y1) in the first coordinate, G is a sum of 1D Green's
+    functions g(x2, y2; m^2 pi^2 - k2) in the second. Subtracting the same sum for k2 = 0 leaves the
+    Laplacian's G (the theta-function closed form, singular part included) plus a series whose terms
+    fall like k2 / m^3, so ``modes`` terms leave an error of order k2 / (pi^3 modes^2):
+
+        G_k2(x, y) = G_0(x, y) + sum_m 2 sin(m pi x1) sin(m pi y1) [g(x2, y2; m^2 pi^2 - k2)
+                                                                  - g(x2, y2; m^2 pi^2)]
+
+    G does not exist when k2 is an eigenvalue pi^2 (m^2 + n^2) of the Laplacian.
+    """
+
+    name = "helmholtz2d"
+    chunk = 1 << 12
+
+    def __init__(self, k2=300.0, modes=128, spacing=1.0 / 64):
+        super().__init__(spacing)
+        self.k2 = float(k2)
+        # every mode with m pi < k must be in the sum (the oscillating ones)
+        self.modes = max(int(modes), int(np.ceil(2.0 * np.sqrt(max(self.k2, 0.0)) / np.pi)) + 1)
+        m = np.arange(1, self.modes + 1, dtype=np.float64)
+        self.mu0 = (m * np.pi) ** 2
+        self.mu = self.mu0 - self.k2
+        oscillating = self.mu < -1e-12
+        if np.any(np.abs(np.sin(np.sqrt(-self.mu[oscillating]))) < 1e-8) or np.any(
+                np.abs(self.mu) <= 1e-12):
+            # sin(sqrt(k2 - m^2 pi^2)) = 0: k2 = pi^2 (m^2 + n^2) for some n
+            raise KernelError(f"helmholtz2d: k2={self.k2} is an eigenvalue pi^2 (m^2 + n^2) of the "
+                              "Laplacian; G does not exist")
+        self.m = m
+
+    def describe(self):
+        return (f"helmholtz2d (k2={self.k2:g}, theta-function closed form + {self.modes}-mode series, "
+                f"diagonal regularized at h={self.spacing:.3g})")
+
+    def _evaluate(self, x, y):
+        base = super()._evaluate(x, y)
+        # 2 sin(a) sin(b) = cos(a - b) - cos(a + b); cos(m pi t) for m = 1..M as powers of e^{i pi t}
+        sines = (_powers(np.exp(1j * np.pi * (x[:, 0] - y[:, 0])), self.modes).real
+                 - _powers(np.exp(1j * np.pi * (x[:, 0] + y[:, 0])), self.modes).real)
+        low, high = np.minimum(x[:, 1], y[:, 1]), np.maximum(x[:, 1], y[:, 1])
+        difference = _green1d(low, high, self.mu) - _laplace_green1d(low, high, self.modes)
+        return base + np.einsum("mp,mp->p", sines, difference)
+
+
+def _powers(base, count):
+    """(count, P) array of base^m, m = 1..count, by repeated products (no transcendental calls)."""
+    out = np.empty((count, len(base)), dtype=base.dtype)
+    out[0] = base
+    for m in range(1, count):
+        np.multiply(out[m - 1], base, out=out[m])
+    return out
+
+
+def _laplace_green1d(low, high, count):
+    """``_green1d`` for mu = (m pi)^2, m = 1..count: its exponentials e^{-m pi t} are powers."""
+    d, t = high - low, high + low
+    s = np.pi * np.arange(1, count + 1)[:, None]
+    terms = (_powers(np.exp(-np.pi * d), count) - _powers(np.exp(-np.pi * (2.0 - t)), count)
+             - _powers(np.exp(-np.pi * t), count) + _powers(np.exp(-np.pi * (2.0 - d)), count))
+    return terms / (2.0 * s * -np.expm1(-2.0 * s))
+
+
+CLOSED_FORMS = {"poisson1d": Poisson1D, "shifted1d": Shifted1D, "poisson2d": Poisson2D,
+                "helmholtz2d": Helmholtz2D}
 
 
 def closed_form(name, params=None):

@@ -28,7 +28,7 @@ def _params(text):
 SPECS = (
     Option("weights", str, "", "trained weight file (.gpc), or the name of a shipped model"),
     Option("kernel", str, "", "closed-form Green's function instead of weights: poisson1d, "
-           "shifted1d, poisson2d"),
+           "shifted1d, poisson2d, helmholtz2d"),
     Option("param", str, "", "model parameters NAME=VALUE[,NAME=VALUE] (e.g. theta=0.5)",
            check=_params),
     Option("precision", "choice", "single", "network evaluation precision",

@@ -7,7 +7,7 @@ parameter values (floats, or arrays broadcastable against ``x[..., 0]``) and an 
 (``numpy`` or ``jax.numpy``), so the same definition serves the finite-difference assembly and the
 trainer, which differentiates it.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 import numpy as np
@@ -127,6 +127,42 @@ def _unit(x, p, xp):
     return _identity(x, p, xp)
 
 
+#: centre, width of the Gaussian inclusion and width of the layer interface of the Helmholtz profiles
+INCLUSION_CENTRE, INCLUSION_WIDTH, LAYER_WIDTH = 0.5, 0.15, 0.05
+
+
+def helmholtz_profile(x, p, xp):
+    """n^2(x) = 1 + gauss exp(-|x - 1/2|^2 / (2 w^2)) + layers tanh((x_d - 1/2) / w_l).
+
+    ``gauss`` is the amplitude of a Gaussian inclusion at the centre, ``layers`` the contrast of two
+    layers meeting smoothly at x_d = 1/2 (x_d the last coordinate); both 0 give a constant medium.
+    """
+    r2 = xp.sum((x - INCLUSION_CENTRE) ** 2, axis=-1)
+    inclusion = xp.exp(-r2 / (2.0 * INCLUSION_WIDTH ** 2))
+    layer = xp.tanh((x[..., -1] - 0.5) / LAYER_WIDTH)
+    return 1.0 + p["gauss"] * inclusion + p["layers"] * layer
+
+
+def _helmholtz(x, p, xp):
+    return -p["k2"] * helmholtz_profile(x, p, xp)
+
+
+def _wavenumber(k2, xp):
+    # k = sqrt(k2) sets the oscillation; k / 30 keeps the input O(1) over k2 in [50, 1000]
+    return [xp.sqrt(k2) / 30.0]
+
+
+def _helmholtz_problem(dim):
+    return Problem(
+        f"helmholtz{dim}d", dim, _unit, reaction=_helmholtz,
+        params={"k2": 300.0, "gauss": 0.0, "layers": 0.0},
+        # the profile stays positive: n^2 >= 1 - |layers| - max(0, -gauss) > 0
+        param_ranges={"k2": (0.0, 1.0e5), "gauss": (-0.9, 4.0), "layers": (-0.9, 0.9)},
+        param_features={"k2": _wavenumber},
+        description=f"-lap u - k2 n^2(x) u = f in {dim}D (strongly indefinite for large k2; n^2 a "
+                    "constant, a Gaussian inclusion (-gauss) or two layers (-layers))")
+
+
 PRESETS = {
     "poisson1d": Problem("poisson1d", 1, _unit, description="-u'' = f"),
     "conv1d": Problem(
@@ -159,7 +195,23 @@ PRESETS = {
         "shifted2d", 2, _unit, reaction=_shift, params={"k2": 50.0},
         param_ranges={"k2": (0.0, 1.0e6)},
         description="-lap u - k2 u = f (indefinite once k2 > 2 pi^2)"),
+    "helmholtz1d": _helmholtz_problem(1),
+    "helmholtz2d": _helmholtz_problem(2),
 }
+
+
+def shifted_laplacian(problem):
+    """The same problem with the sign of its reaction flipped (-lap + k2 n^2 for Helmholtz).
+
+    Used as the preconditioning matrix of AMG for indefinite problems (the real shifted-Laplacian
+    preconditioner); a problem without a reaction term is returned unchanged.
+    """
+    if problem.reaction is None:
+        return problem
+    reaction = problem.reaction
+    return replace(problem, name=f"{problem.name}-shifted",
+                   reaction=lambda x, p, xp: -reaction(x, p, xp),
+                   description=f"shifted Laplacian of {problem.name}")
 
 
 def get(name):

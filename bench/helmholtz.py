@@ -1,0 +1,224 @@
+"""Strongly indefinite Helmholtz problems: greenpc against every peer, iterations versus k2.
+
+    python bench/helmholtz.py                                  # the whole study (about an hour here)
+    python bench/helmholtz.py -helmholtz_k2 300,1000 -helmholtz_sweep_N 32 -helmholtz_sizes 32
+
+For -lap u - k2 n^2(x) u = f on the unit square (preset ``helmholtz2d``) with n^2 constant, a Gaussian
+inclusion (-gauss) or two layers (-layers), in the paper's protocol (FGMRES(50), rtol 1e-6, 3
+right-hand sides), one matrix per case and in the same run: none, ILU(0), SOR, GAMG, classical AMG
+(pyamg), GAMG on the shifted Laplacian -lap + k2 n^2 as preconditioning matrix, LU, and greenpc.
+
+greenpc runs with a shipped ``helmholtz2d`` model when there is one. Without one, the constant-k2
+cases use the closed-form Green's function (``-greenpc_kernel helmholtz2d``), labelled
+"greenpc (closed form)" everywhere: it shows what the preconditioner does with an exact continuous
+kernel - the best a learned model can reach - and how the H-matrix ranks grow with k2. Heterogeneous
+profiles have no closed form; without a model greenpc is recorded as not run, with the reason.
+
+Outputs in ``-helmholtz_out``: helmholtz.json, iterations_vs_k2.png (one panel per profile) and
+README.md with the tables.
+"""
+import json
+import os
+import platform
+import sys
+import time
+
+import petsc4py
+
+petsc4py.init(sys.argv)
+import numpy as np  # noqa: E402
+from petsc4py import PETSc  # noqa: E402
+
+from greenpc import models, problems  # noqa: E402
+from greenpc.driver import peer_options, pushed_options, solve_with, uses_shifted_operator  # noqa: E402
+from greenpc.options import Option, read  # noqa: E402
+from greenpc.problems import dmda  # noqa: E402
+
+SPECS = (
+    Option("k2", str, "50,100,200,300,400,500,600,700,850,1000", "k2 values of the sweep"),
+    Option("sweep_N", int, 64, "N of the iterations-versus-k2 sweep"),
+    Option("sizes", str, "128,256", "N of the table at k2 = 300 and 1000"),
+    Option("table_k2", str, "300,1000", "k2 values of the table"),
+    Option("profiles", str, "constant,gauss,layers", "media: constant, gauss (Gaussian inclusion), "
+           "layers (two layers)"),
+    Option("gauss", float, 1.0, "amplitude of the Gaussian inclusion profile"),
+    Option("layers", float, 0.5, "contrast of the layered profile"),
+    Option("peers", str, "none,ilu,sor,gamg,amg,gamg-shifted,lu", "preconditioners beside greenpc"),
+    Option("nrhs", int, 3, "right-hand sides per case"),
+    Option("greenpc_max_points", int, 20000, "largest grid greenpc's closed-form stand-in is built "
+           "for (its series costs about 10 us per entry here)"),
+    Option("hmat_tol", float, 1e-4, "ACA tolerance of greenpc's H-matrix"),
+    Option("out", str, "bench/results/helmholtz", "folder of the results"),
+)
+MODEL = "helmholtz2d"
+
+
+def log(text):
+    PETSc.Sys.Print(text)
+
+
+def floats(text):
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def profile_params(profile, opts, k2):
+    """The preset's parameters for one medium."""
+    amplitude = {"constant": {}, "gauss": {"gauss": opts["gauss"]}, "layers": {"layers": opts["layers"]}}
+    if profile not in amplitude:
+        raise ValueError(f"-helmholtz_profiles: unknown profile {profile!r}; choose constant, gauss "
+                         "or layers")
+    return {"k2": k2, **amplitude[profile]}
+
+
+def greenpc_options(params, grid, opts):
+    """greenpc's options for one case, or (None, why not)."""
+    hmatrix = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC", "greenpc_format": "hmatrix",
+               "greenpc_hmat_tol": str(opts["hmat_tol"])}
+    trained = models.path(MODEL) if MODEL in models.names() else None
+    if trained:
+        values = ",".join(f"{k}={v:g}" for k, v in params.items() if k == "k2")
+        return {**hmatrix, "greenpc_weights": trained, "greenpc_param": values}, "greenpc"
+    if set(params) != {"k2"}:
+        return None, f"no shipped {MODEL} model, and no closed form for a heterogeneous medium"
+    if grid.size > opts["greenpc_max_points"]:
+        return None, (f"closed-form stand-in not built above {opts['greenpc_max_points']} points "
+                      "(-helmholtz_greenpc_max_points)")
+    return {**hmatrix, "greenpc_kernel": "helmholtz2d", "greenpc_param": f"k2={params['k2']:g}"}, \
+        "greenpc (closed form)"
+
+
+def run_case(profile, N, k2, opts, comm):
+    """Every peer and greenpc on one matrix; a dict label -> result."""
+    problem = problems.get(MODEL)
+    params = profile_params(profile, opts, k2)
+    grid = problems.Grid(2, N, "interior")
+    da, A = dmda.build(problem, grid, problem.resolve(params), "operator", comm)
+    shifted = dmda.assemble(problems.shifted_laplacian(problem), grid, da, problem.resolve(params))
+    seeds = list(range(opts["nrhs"]))
+    results = {}
+    for label in [p for p in opts["peers"].split(",") if p]:
+        with pushed_options(peer_options(label, comm.getSize())):
+            results[label] = solve_with(A, da, grid, seeds, label, comm,
+                                        shifted if uses_shifted_operator(label) else None)
+    settings, label = greenpc_options(params, grid, opts)
+    if settings is None:
+        results["greenpc"] = {"pc": "greenpc", "skipped": label}
+    else:
+        with pushed_options(settings):
+            results["greenpc"] = solve_with(A, da, grid, seeds, label, comm)
+    for mat in (A, shifted):
+        mat.destroy()
+    da.destroy()
+    line = "  ".join(f"{k} {cell(v)}" for k, v in results.items())
+    log(f"{profile:8s} N={N:4d} k2={k2:6g}: {line}")
+    return {"profile": profile, "N": N, "k2": k2, "params": params, "results": results}
+
+
+def cell(result):
+    """'12.3' (mean iterations), 'F' (not converged) or '-' (not run)."""
+    if "skipped" in result:
+        return "-"
+    return f"{result['mean']:.1f}" if result["converged"] else "F"
+
+
+def hmatrix_growth(cases):
+    """Rank and storage of greenpc's H-matrix against k2 (constant medium, sweep size)."""
+    rows = []
+    for case in cases:
+        run = case["results"].get("greenpc", {})
+        details = run.get("details") or {}
+        if "skipped" in run or not details:
+            continue
+        # one rank: the local entries are all of them
+        rows.append({"k2": case["k2"], "N": case["N"], "rank_max": details["max_rank"],
+                     "rank_mean": details["mean_rank"], "entries_per_row":
+                     details["entries_local"] / details["points"],
+                     "compression": details["points"] ** 2 / details["entries_local"],
+                     "evaluations": details["evaluations"],
+                     "check_error": details.get("check_error"), "setup_s": run["setup_s"]})
+    return rows
+
+
+def plot(sweep, labels, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    profiles = sorted({c["profile"] for c in sweep}, key=["constant", "gauss", "layers"].index)
+    fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4), squeeze=False)
+    for ax, profile in zip(axes[0], profiles):
+        cases = [c for c in sweep if c["profile"] == profile]
+        k2 = [c["k2"] for c in cases]
+        for label in labels:
+            runs = [c["results"].get(label, {"skipped": True}) for c in cases]
+            mean = [r["mean"] if "skipped" not in r and r["converged"] else np.nan for r in runs]
+            if not np.all(np.isnan(mean)):
+                name = runs[0].get("pc", label) if label != "greenpc" else next(
+                    (r["pc"] for r in runs if "skipped" not in r), label)
+                ax.plot(k2, mean, "o-", label=name)
+        ax.set(title=f"{profile} medium, N = {cases[0]['N']}", xlabel="k2",
+               ylabel="FGMRES(50) iterations (mean of 3 rhs)", yscale="log")
+        ax.text(0.02, 0.02, "missing point: not converged in 500 or not run",
+                transform=ax.transAxes, fontsize=7)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(cases, labels):
+    lines = ["| medium | N | k2 | " + " | ".join(labels) + " |",
+             "|" + "---|" * (3 + len(labels))]
+    for c in cases:
+        lines.append(f"| {c['profile']} | {c['N']} | {c['k2']:g} | "
+                     + " | ".join(cell(c["results"][k]) for k in labels) + " |")
+    return lines
+
+
+def write_markdown(data, path):
+    labels = [p for p in data["options"]["peers"].split(",") if p] + ["greenpc"]
+    greenpc_labels = sorted({c["results"]["greenpc"].get("pc", "") for c in data["sweep"] + data["table"]
+                             if "skipped" not in c["results"]["greenpc"]})
+    lines = [f"# Helmholtz study ({data['date']}, {data['machine']}, {data['ranks']} rank(s))", "",
+             "Mean FGMRES(50) iterations to rtol 1e-6 over 3 right-hand sides; F: not converged in 500; "
+             "-: not run (reasons in helmholtz.json).",
+             f"greenpc here is: {', '.join(greenpc_labels) or 'not run'}.", "",
+             f"## Iterations versus k2 (N = {data['options']['sweep_N']})", ""]
+    lines += table(data["sweep"], labels)
+    lines += ["", "![iterations versus k2](iterations_vs_k2.png)", "", "## Larger grids", ""]
+    lines += table(data["table"], labels)
+    lines += ["", "## greenpc's H-matrix against k2 (constant medium)", "",
+              "| N | k2 | rank max | rank mean | entries/row | compression | check error | set-up s |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in data["hmatrix_growth"]:
+        lines.append(f"| {r['N']} | {r['k2']:g} | {r['rank_max']} | {r['rank_mean']:.1f} | "
+                     f"{r['entries_per_row']:.0f} | {r['compression']:.2f}x | {r['check_error']:.1e} | "
+                     f"{r['setup_s']:.0f} |")
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def main():
+    opts = read(SPECS, prefix="helmholtz_")
+    comm = PETSc.COMM_WORLD
+    if comm.getSize() != 1:
+        raise SystemExit("bench/helmholtz.py runs on one rank (its storage figures are per rank)")
+    profiles = [p for p in opts["profiles"].split(",") if p]
+    sweep = [run_case(p, opts["sweep_N"], k2, opts, comm) for p in profiles for k2 in floats(opts["k2"])]
+    big = [run_case(p, N, k2, opts, comm) for p in profiles for N in map(int, floats(opts["sizes"]))
+           for k2 in floats(opts["table_k2"])]
+    data = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} "
+            f"({os.cpu_count()} cores)", "ranks": comm.getSize(), "options": opts,
+            "sweep": sweep, "table": big,
+            "hmatrix_growth": hmatrix_growth([c for c in sweep + big if c["profile"] == "constant"])}
+    if comm.getRank() == 0:
+        os.makedirs(opts["out"], exist_ok=True)
+        with open(os.path.join(opts["out"], "helmholtz.json"), "w") as handle:
+            json.dump(data, handle, indent=1)
+        labels = [p for p in opts["peers"].split(",") if p] + ["greenpc"]
+        plot(sweep, labels, os.path.join(opts["out"], "iterations_vs_k2.png"))
+        write_markdown(data, os.path.join(opts["out"], "README.md"))
+        log(f"results in {opts['out']}")
+
+
+if __name__ == "__main__":
+    main()
