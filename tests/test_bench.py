@@ -173,3 +173,19 @@ def test_growth_exponent():
     fit = records.growth_exponent([1, 2, 4, 8], [3.0, 6.0, 12.0, 24.0])
     assert fit["all"] == pytest.approx(1.0) and fit["last"] == pytest.approx(1.0)
     assert records.growth_exponent([4], [1.0]) == {"all": None, "last": None}
+
+
+def test_closed_form_table_agrees_across_rank_counts(mpirun, tmp_path):
+    """The exact kernels' table: dense within issue 4's bounds, and 1 and 2 ranks within one iteration."""
+    for ranks in (1, 2):
+        mpirun(["bench/closed_form.py", "-closed_sizes_1d", "32,256", "-closed_sizes_2d", "16",
+                "-closed_out", str(tmp_path)], ranks=ranks, timeout=600)
+    mpirun(["bench/closed_form.py", "-closed_report", "-closed_out", str(tmp_path)])
+    runs = [load(tmp_path / f"np{k}.json")["results"] for k in (1, 2)]
+    assert len(runs[0]) == len(runs[1]) == 2 * (2 * 2 + 1)
+    for one, two in zip(*runs):
+        bound = 5 if one["problem"] != "poisson2d" else 15
+        for row in (one, two):
+            assert row["dense"]["converged"] and max(row["dense"]["iterations"]) <= bound
+        assert abs(max(one["dense"]["iterations"]) - max(two["dense"]["iterations"])) <= 1
+    assert "Largest difference between rank counts" in (tmp_path / "README.md").read_text()
