@@ -81,7 +81,7 @@ def report(folder):
              "in 500. Columns: format on K ranks.", "",
              "| problem | form | N | " + " | ".join(f"{f} np{k}" for f in formats for k in ranks) + " |",
              "|" + "---|" * (3 + len(formats) * len(ranks))]
-    spread = 0
+    spread = dict.fromkeys(formats, 0)
     for i, row in enumerate(runs[ranks[0]]["results"]):
         cells = []
         for fmt in formats:
@@ -89,9 +89,10 @@ def report(folder):
             cells += [cell(c) for c in counts]
             converged = [max(c["iterations"]) for c in counts if c["converged"]]
             if len(converged) == len(counts):
-                spread = max(spread, max(converged) - min(converged))
+                spread[fmt] = max(spread[fmt], max(converged) - min(converged))
         lines.append(f"| {row['problem']} | {row['form']} | {row['N']} | " + " | ".join(cells) + " |")
-    lines += ["", f"Largest difference between rank counts where all converged: {spread} iteration(s)."]
+    lines += ["", "Largest difference between rank counts where all converged: " + ", ".join(
+        f"{fmt} {value}" for fmt, value in spread.items()) + " iteration(s)."]
     with open(os.path.join(folder, "README.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
 
