@@ -8,7 +8,7 @@ from greenpc import weights
 from greenpc.kernels.learned import LearnedKernel
 from greenpc.model.network import init_params, pair_function
 from greenpc.train import config as cfg
-from greenpc.train.loop import copy_experts, train
+from greenpc.train.loop import copy_experts, export, train
 
 TINY = {"problem": "react1d", "train_widths": "4,5", "train_epsilons": "0.01,0.005",
         "train_far_width": "8", "train_epochs": "6,6,6", "train_batches_per_epoch": "5",
@@ -67,6 +67,21 @@ def test_tiny_training_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
     kernel = LearnedKernel(model)
     values = kernel(np.array([[0.2], [0.5]]), np.array([[0.5], [0.5]]))
     assert values.shape == (2,) and np.all(np.isfinite(values))
+
+
+def test_export_writes_the_checkpointed_model_of_a_finished_or_unfinished_run(tmp_path):
+    output = tmp_path / "tiny.gpc"
+    config = cfg.from_options({**TINY, "train_output": str(output)})
+    with pytest.raises(ValueError, match="no checkpoint"):
+        export(config, str(tmp_path / "none.gpc"), log=lambda *a: None)
+    train(config, log=lambda *a: None)
+    # the last checkpoint holds the final parameters: its export is the trained model, bit for bit
+    exported = weights.load(export(config, str(tmp_path / "exported.gpc"), log=lambda *a: None))
+    trained = weights.load(str(output))
+    assert "exported from" in exported.record["training"]["unfinished"]
+    flat = weights.flatten(trained.params)
+    assert flat.keys() == weights.flatten(exported.params).keys()
+    assert all(np.array_equal(v, weights.flatten(exported.params)[k]) for k, v in flat.items())
 
 
 def test_parametric_configuration_takes_parameter_features():

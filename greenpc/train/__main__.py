@@ -22,15 +22,19 @@ def main(argv=None):
         print(help_text(cfg.SPECS, "train_", "greenpc trainer options (-problem NAME, the preset's "
                                              "own -PARAM values, and):"))
         return 0
-    threads = read(cfg.SPECS, "train_", database)["threads"]
+    options = read(cfg.SPECS, "train_", database)
+    threads = options["threads"]
     if threads:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    " --xla_cpu_multi_thread_eigen=false "
                                    f"intra_op_parallelism_threads={threads}").strip()
     config = cfg.from_options(database)
-    from .loop import train
+    from .loop import export, train
 
-    train(config)
+    if options["export"]:
+        export(config, options["export"])
+    else:
+        train(config)
     return 0
 
 

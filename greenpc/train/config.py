@@ -78,6 +78,8 @@ SPECS = (
     Option("checkpoint_steps", int, 0, "also checkpoint every this many steps (0: never)",
            check=non_negative),
     Option("resume", bool, False, "continue from the checkpoint if there is one"),
+    Option("export", str, "", "only write the model of the checkpoint (an unfinished run) to this "
+           "weight file, to evaluate it"),
     Option("progress", bool, True, "show a progress bar"),
     Option("threads", int, 0, "CPU threads for XLA (0: all)", check=non_negative),
 )
@@ -239,7 +241,7 @@ class TrainConfig:
     def fingerprint(self):
         """What must match for a checkpoint to be resumed by this configuration."""
         record = self.to_dict()
-        for key in ("output", "checkpoint", "checkpoint_minutes", "checkpoint_steps", "resume",
+        for key in ("output", "checkpoint", "checkpoint_minutes", "checkpoint_steps", "resume", "export",
                     "progress", "threads"):
             record["options"].pop(key, None)
         return json.dumps(record, sort_keys=True)

@@ -187,14 +187,30 @@ def train(config, log=print):
     progress.close()
     elapsed = time.time() - start
     record = training_record(config, stages, state, elapsed)
+    write_model(config, arch, params, record, config.output)
+    log(f"wrote {config.output} after {state['step']} steps in {elapsed / 60:.1f} min")
+    return config.output, record
+
+
+def write_model(config, arch, params, record, path):
     from .. import weights
 
     problem = {"name": config.problem, "params": config.fixed_params,
                "trained_params": config.trained_params,
                "domain": [[0.0] * config.dim, [1.0] * config.dim]}
-    weights.save(config.output, arch, problem, final_params(arch, params), record)
-    log(f"wrote {config.output} after {state['step']} steps in {elapsed / 60:.1f} min")
-    return config.output, record
+    weights.save(path, arch, problem, final_params(arch, params), record)
+
+
+def export(config, path, log=print):
+    """Write the model of the configuration's checkpoint (an unfinished run) as a weight file."""
+    state = ckpt.load(config)
+    if state is None:
+        raise ckpt.CheckpointError(f"-train_export: there is no checkpoint {config.checkpoint} to export")
+    record = training_record(config, config.stages(), state, state["elapsed"])
+    record["unfinished"] = f"exported from {config.checkpoint} at step {state['step']}"
+    write_model(config, config.architecture(), state["params"], record, path)
+    log(f"wrote {path}: {record['unfinished']}")
+    return path
 
 
 def command_line():
