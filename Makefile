@@ -66,7 +66,9 @@ TRAIN_ARGS_conv2d := -train_aux_weight_final 1
 TRAIN_ARGS_rotlap2d := -xi 0.1 -train_param theta=0:3.141592653589793:periodic \
   -train_anchor_params $(ROTLAP_ANCHORS) -train_width_scale 2 -train_batch_scale 2 \
   -train_epochs 1000,1000,1000,1000
-# issue 10: one model for -lap u - k2 u over k2 in [50, 1000] (not trained yet: see the issue's note)
+# issue 10: one model for -lap u - k2 u over k2 in [50, 1000]; not trained yet. G has a pole in k2 at
+# every Laplacian eigenvalue pi^2 (m^2 + n^2), 68 of them in this range (8 in 1D): a short 1D probe
+# of this kind (14k steps) left the anchor misfit at 40% and the kernel ~100% wrong
 TRAIN_ARGS_helmholtz2d := -train_param k2=50:1000 -train_anchor_params k2=50:200:400:700:1000 \
   -train_width_scale 2 -train_batch_scale 2 -train_epochs 1000,1000,1000,1000
 .PHONY: $(addprefix train-,$(SHIPPED) helmholtz2d)
