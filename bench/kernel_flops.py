@@ -56,19 +56,20 @@ def multiply_adds(params):
     return total
 
 
-def xla_flops(kernel):
-    """XLA's FLOP count per pair of the compiled evaluator (None when it does not say)."""
+def xla_cost(kernel):
+    """XLA's counts per pair of the compiled evaluator: {"flops", "transcendentals"} (values None when
+    it does not say)."""
     import jax.numpy as jnp
 
     x = jnp.zeros((kernel.chunk, kernel.dim), kernel._dtype)
     try:
         analysis = kernel._batch.lower(kernel._weights, x, x, kernel._feats).compile().cost_analysis()
     except Exception:  # cost analysis is best effort across jax versions
-        return None
+        analysis = None
     if isinstance(analysis, (list, tuple)):
         analysis = analysis[0] if analysis else {}
-    flops = (analysis or {}).get("flops")
-    return flops / kernel.chunk if flops else None
+    counts = {key: (analysis or {}).get(key) for key in ("flops", "transcendentals")}
+    return {key: value / kernel.chunk if value else None for key, value in counts.items()}
 
 
 def end_to_end(kernel, pairs, repeats):
@@ -93,7 +94,7 @@ def compute_only(kernel, repeats):
     return kernel.chunk / machine.best_time(run, max(repeats, 5))
 
 
-def measure_model(name, precision, chunks, opts, matmul):
+def measure_model(name, precision, chunks, opts, matmul, tanh):
     from greenpc import weights
     from greenpc.kernels.learned import LearnedKernel
 
@@ -113,7 +114,13 @@ def measure_model(name, precision, chunks, opts, matmul):
         kernel(np.full((1, kernel.dim), 0.5), np.full((1, kernel.dim), 0.25))
         compile_s = time.perf_counter() - start
         if "xla_flops_per_pair" not in out:
-            out["xla_flops_per_pair"] = xla_flops(kernel)
+            cost = xla_cost(kernel)
+            out["xla_flops_per_pair"] = cost["flops"]
+            # every hidden unit is a tanh: at the machine's tanh rate this bounds the evaluations/s
+            out["transcendentals_per_pair"] = cost["transcendentals"]
+            out["tanh_per_s"] = tanh[PRECISIONS[precision]]
+            out["tanh_bound_evaluations_per_s"] = (tanh[PRECISIONS[precision]] / cost["transcendentals"]
+                                                   if cost["transcendentals"] else None)
         rate = end_to_end(kernel, opts["pairs"], opts["repeats"])
         compute = compute_only(kernel, opts["repeats"])
         out["chunks"].append({
@@ -124,6 +131,8 @@ def measure_model(name, precision, chunks, opts, matmul):
             "compute_fraction_of_matmul": compute * flops_per_pair / reference})
     out.update({k: out["chunks"][0][k] for k in ("evaluations_per_s", "flops", "fraction_of_matmul",
                                         "compute_flops", "compute_fraction_of_matmul")})
+    if out["tanh_bound_evaluations_per_s"]:
+        out["fraction_of_tanh_bound"] = out["evaluations_per_s"] / out["tanh_bound_evaluations_per_s"]
     return out
 
 
@@ -148,6 +157,7 @@ def main():
                               "kernel throughput", comm, runs=[], closed_form={})
     data = results.data
     data["matmul"] = matmul = machine.matmul_flops(opts["matmul_n"], opts["repeats"])
+    data["tanh_per_s"] = tanh = machine.tanh_rate(repeats=opts["repeats"])
     for precision in PRECISIONS.values():
         records.log(f"  dense matmul {precision}: XLA {matmul[precision]['xla'] / 1e9:.1f} GFLOP/s, "
                     f"numpy {matmul[precision]['numpy'] / 1e9:.1f} GFLOP/s")
@@ -155,12 +165,17 @@ def main():
     chunks = records.integers(opts["chunks"])
     for precision in PRECISIONS:
         for name in names:
-            result = measure_model(name, precision, chunks, opts, matmul)
+            result = measure_model(name, precision, chunks, opts, matmul, tanh)
             data["runs"].append(result)
             records.log(f"  {name} {precision}: {result['multiply_adds_per_pair']} multiply-adds per "
                         f"pair, {result['evaluations_per_s']:.3g} evaluations/s = "
                         f"{result['flops'] / 1e9:.2f} GFLOP/s = {result['fraction_of_matmul']:.3f} "
                         f"of matmul (compute only {result['compute_fraction_of_matmul']:.3f})")
+            if result.get("fraction_of_tanh_bound"):
+                records.log(f"    {result['transcendentals_per_pair']:.0f} tanh per pair at "
+                            f"{result['tanh_per_s']:.3g} tanh/s bound it to "
+                            f"{result['tanh_bound_evaluations_per_s']:.3g} evaluations/s: reached "
+                            f"{result['fraction_of_tanh_bound']:.2f} of that")
             for c in result["chunks"][1:]:
                 records.log(f"    chunk {c['chunk']}: {c['evaluations_per_s']:.3g} evaluations/s end to "
                             f"end, {c['compute_evaluations_per_s']:.3g} compute only")

@@ -121,3 +121,19 @@ def matmul_flops(n=2048, repeats=3):
         blas = 2.0 * n ** 3 / best_time(lambda: np.dot(a, b), repeats)
         out[name] = {"xla": xla, "numpy": blas, "best": max(xla, blas)}
     return out
+
+
+def tanh_rate(n=1 << 22, repeats=3):
+    """tanh evaluations per second of XLA on this machine, float32 and float64: the network's other
+    limit besides multiply-adds (every hidden unit costs one tanh)."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    out = {}
+    for name, dtype in (("float32", jnp.float32), ("float64", jnp.float64)):
+        x = jnp.linspace(-3.0, 3.0, n, dtype=dtype)
+        tanh = jax.jit(jnp.tanh)
+        tanh(x).block_until_ready()
+        out[name] = n / best_time(lambda: tanh(x).block_until_ready(), repeats)
+    return out

@@ -126,6 +126,11 @@ def test_kernel_flops_counts_the_network(mpirun, tmp_path):
             "flops_per_pair"]
     for r in data["runs"]:
         assert math.isclose(r["fraction_of_matmul"], r["flops"] / r["matmul_flops"])
+        if r["transcendentals_per_pair"]:
+            # at least one tanh per hidden unit of the far field alone (3 layers of 50)
+            assert r["transcendentals_per_pair"] >= 150
+            assert math.isclose(r["fraction_of_tanh_bound"], r["evaluations_per_s"] * r[
+                "transcendentals_per_pair"] / r["tanh_per_s"])
     assert positive(data["closed_form"]["poisson2d"]["evaluations_per_s"])
 
 
