@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
 
 from greenpc import models, problems  # noqa: E402
-from greenpc.driver import peer_options, pushed_options, solve_with, uses_shifted_operator  # noqa: E402
+from greenpc.driver import compare, pushed_options, solve_with  # noqa: E402
 from greenpc.options import Option, read  # noqa: E402
 from greenpc.problems import dmda  # noqa: E402
 
@@ -92,22 +92,18 @@ def run_case(profile, N, k2, opts, comm):
     problem = problems.get(MODEL)
     params = profile_params(profile, opts, k2)
     grid = problems.Grid(2, N, "interior")
-    da, A = dmda.build(problem, grid, problem.resolve(params), "operator", comm)
-    shifted = dmda.assemble(problems.shifted_laplacian(problem), grid, da, problem.resolve(params))
+    values = problem.resolve(params)
+    da, A = dmda.build(problem, grid, values, "operator", comm)
     seeds = list(range(opts["nrhs"]))
-    results = {}
-    for label in [p for p in opts["peers"].split(",") if p]:
-        with pushed_options(peer_options(label, comm.getSize())):
-            results[label] = solve_with(A, da, grid, seeds, label, comm,
-                                        shifted if uses_shifted_operator(label) else None)
+    results = compare(problem, grid, da, A, values, "operator",
+                      [p for p in opts["peers"].split(",") if p], seeds, comm)
     settings, label = greenpc_options(params, grid, opts)
     if settings is None:
         results["greenpc"] = {"pc": "greenpc", "skipped": label}
     else:
         with pushed_options(settings):
             results["greenpc"] = solve_with(A, da, grid, seeds, label, comm)
-    for mat in (A, shifted):
-        mat.destroy()
+    A.destroy()
     da.destroy()
     line = "  ".join(f"{k} {cell(v)}" for k, v in results.items())
     log(f"{profile:8s} N={N:4d} k2={k2:6g}: {line}")

@@ -94,6 +94,8 @@ def uses_shifted_operator(label):
 def solve_with(A, da, grid, rhs_seeds, label, comm, P=None):
     """Set up a fresh KSP from the options database and solve for each right-hand side; ``P`` (default
     A) is the matrix the preconditioner is built from."""
+    if uses_shifted_operator(label) and P is None:
+        raise ValueError(f"{label}: needs the shifted-Laplacian matrix as P (driver.compare builds it)")
     ksp = PETSc.KSP().create(comm)
     ksp.setOperators(A, A if P is None else P)
     ksp.setDM(da)
@@ -132,6 +134,27 @@ def solve_with(A, da, grid, rhs_seeds, label, comm, P=None):
     return result
 
 
+def compare(problem, grid, da, A, params, scaling, labels, rhs_seeds, comm, out=None):
+    """Each named peer solved in turn on A with the same right-hand sides: ``{label: result}``.
+
+    The shifted Laplacian (for "gamg-shifted") is assembled once, only when a peer uses it."""
+    shifted = None
+    if any(uses_shifted_operator(label) for label in labels):
+        shifted = dmda.assemble(problems.shifted_laplacian(problem), grid, da, params, scaling)
+    results = {}
+    try:
+        for label in labels:
+            with pushed_options(peer_options(label, comm.getSize())):
+                results[label] = solve_with(A, da, grid, rhs_seeds, label, comm,
+                                            shifted if uses_shifted_operator(label) else None)
+            if out is not None:
+                report(results[label], out)
+    finally:
+        if shifted is not None:
+            shifted.destroy()
+    return results
+
+
 def reason_name(reason):
     names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
     return names.get(reason, str(reason))
@@ -162,15 +185,9 @@ def main(argv=None):
         f"scaling={opts['scaling']} unknowns={grid.size} ranks={size}")
     runs = []
     labels = [s.strip() for s in opts["compare"].split(",") if s.strip()]
-    shifted = None
-    if any(uses_shifted_operator(label) for label in labels):
-        shifted = dmda.assemble(problems.shifted_laplacian(problem), grid, da, params, opts["scaling"])
     if labels:
-        for label in labels:
-            with pushed_options(peer_options(label, size)):
-                runs.append(solve_with(A, da, grid, seeds, label, comm,
-                                       shifted if uses_shifted_operator(label) else None))
-            report(runs[-1], out)
+        runs += compare(problem, grid, da, A, params, opts["scaling"], labels, seeds, comm,
+                        out).values()
     else:
         runs.append(solve_with(A, da, grid, seeds, db.getString("pc_type", "default"), comm))
         result = runs[-1]
@@ -185,8 +202,6 @@ def main(argv=None):
     if opts["summary_json"] and comm.getRank() == 0:
         with open(opts["summary_json"], "w") as handle:
             json.dump(summary, handle, indent=1)
-    for mat in (A, shifted):
-        if mat is not None:
-            mat.destroy()
+    A.destroy()
     da.destroy()
     return summary

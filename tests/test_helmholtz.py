@@ -113,6 +113,21 @@ def test_greenpc_converges_where_amg_and_ilu_do_not():
                for r in peers.values())
 
 
+def test_shifted_peer_refuses_to_run_without_the_shifted_matrix():
+    """'gamg-shifted' is plain GAMG without its P: solve_with refuses instead of running that."""
+    from petsc4py import PETSc
+
+    from greenpc.driver import solve_with
+    from greenpc.problems import dmda
+
+    grid = problems.Grid(2, 8, "interior")
+    da, A = dmda.build(problems.get("helmholtz2d"), grid, {"k2": 100.0}, "operator", PETSc.COMM_WORLD)
+    with pytest.raises(ValueError, match="gamg-shifted: needs the shifted-Laplacian matrix"):
+        solve_with(A, da, grid, [0], "gamg-shifted", PETSc.COMM_WORLD)
+    A.destroy()
+    da.destroy()
+
+
 def test_shifted_laplacian_peer_and_bench_driver(mpirun, tmp_path):
     mpirun(["bench/helmholtz.py", "-helmholtz_k2", "300", "-helmholtz_sweep_N", "16",
                 "-helmholtz_sizes", "20", "-helmholtz_table_k2", "300", "-helmholtz_profiles",
