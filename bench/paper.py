@@ -355,13 +355,17 @@ def main():
             with open(store, "w") as handle:
                 json.dump(results, handle, indent=1, default=float)
 
+    def iterations(number, dim):
+        key = f"figure{number}"
+        results[key] = figure_iterations(opts, dim, number)
+        save()
+        if results[key] and rank0:
+            iterations_figure(os.path.join(opts["out"], f"{key}.png"), results[key],
+                              f"{dim}D: FGMRES(50) iterations versus N (figure {number})")
+
     started = time.time()
     if "10" in figures:
-        results["figure10"] = figure_iterations(opts, 1, "10")
-        save()
-        if results["figure10"] and rank0:
-            iterations_figure(os.path.join(opts["out"], "figure10.png"), results["figure10"],
-                              "1D: FGMRES(50) iterations versus N (figure 10)")
+        iterations("10", 1)
     if "11" in figures and PETSc.COMM_WORLD.getSize() == 1:
         spectra = figure_spectra(opts)
         if spectra and rank0:
@@ -370,11 +374,7 @@ def main():
                                        for k, v in s.items()} for p, s in spectra.items()}
             save()
     if "12" in figures:
-        results["figure12"] = figure_iterations(opts, 2, "12")
-        save()
-        if results["figure12"] and rank0:
-            iterations_figure(os.path.join(opts["out"], "figure12.png"), results["figure12"],
-                              "2D: FGMRES(50) iterations versus N (figure 12)")
+        iterations("12", 2)
     if "14" in figures:
         results["figure14"] = figure_theta(opts)
         save()
