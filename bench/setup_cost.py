@@ -86,6 +86,8 @@ class Phases:
         self.wrap(base.Kernel, "__call__", "kernel evaluation")
         self.wrap(hmatrix, "plan", "tree and partition")
         self.wrap(hmatrix_module, "plan", "tree and partition")
+        self.wrap(hmatrix, "sample_ranks", "rank sampling")
+        self.wrap(hmatrix_module, "sample_ranks", "rank sampling")
         self.wrap(formats, "sparse_pattern", "tree and partition")
         for compressor in (compress.ACA, compress.Nystrom):
             self.wrap(compressor, "compress", "compression")

@@ -135,6 +135,24 @@ def test_memory_limit_below_the_requested_format_says_how_much_it_needs(requeste
     assert ksp.getPC().getPythonContext().summary()["format"] == requested
 
 
+def test_aca_memory_is_judged_by_sampled_ranks_rather_than_its_rank_cap():
+    ksp, text = set_up({"greenpc_format": "hmatrix"}, N=256)
+    free = ksp.getPC().getPythonContext().summary()
+    assert text is None and free["estimate_basis"] == "every far block at its planned rank"
+    bound = free["memory_estimate"]
+    assert free["bytes_local"] < bound / 4   # every far block at rank 64 is far above what ACA stores
+    ksp, text = set_up({"greenpc_format": "hmatrix", "greenpc_memory_max": str(bound / 2 / 2**20)}, N=256)
+    assert text is None, text
+    limited = ksp.getPC().getPythonContext().summary()
+    assert re.fullmatch(r"ranks sampled on \d+ of \d+ far blocks", limited["estimate_basis"])
+    assert free["bytes_local"] <= limited["memory_estimate"] <= bound / 2
+    assert limited["entries_local"] == free["entries_local"]
+    _, text = set_up({"greenpc_format": "hmatrix",
+                      "greenpc_memory_max": str(0.9 * limited["memory_estimate"] / 2**20)}, N=256)
+    need = re.search(r"-greenpc_format hmatrix \(needs (\S+) MiB per rank", text or "")
+    assert need and float(need.group(1)) == pytest.approx(limited["memory_estimate"] / 2**20, rel=0.05), text  # rounded up
+
+
 TRAIN = {"problem": "shifted1d"}
 TRAIN_BAD = [
     ({"problem": "heat9d"}, "-problem 'heat9d': expected one of"),

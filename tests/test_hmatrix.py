@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenpc.hmatrix import (ACA, Admissibility, BlockPartition, ClusterTree, MemoryLimitError, Nystrom,
-                             RankRule, box_distance, build, make_compressor, paper_base_rank,
-                             paper_leaf_size, plan, truncate)
+from greenpc.hmatrix import (ACA, Admissibility, BlockEvaluator, BlockPartition, ClusterTree,
+                             MemoryLimitError, Nystrom, RankRule, box_distance, build, make_compressor,
+                             paper_base_rank, paper_leaf_size, plan, sample_ranks, truncate)
 from greenpc.kernels import Kernel, closed_form
 
 
@@ -329,6 +329,68 @@ def test_memory_limit_refuses_before_evaluating():
         build(kernel, points, points, leaf_size=16, eta=0.7, compressor="nystrom", rank=4,
               max_bytes=estimate - 1)
     assert kernel.evaluations == 0
+
+
+def aca_plan(n, leaf=16):
+    points = grid(n, 2)
+    return points, poisson2d(n), plan(points, points, leaf_size=leaf, eta=0.7, adaptive=True)
+
+
+def test_sampled_whole_groups_give_acas_working_ranks_exactly():
+    points, kernel, planned = aca_plan(24)
+    aca = ACA(1e-4, recompress=False)
+    sampled = sample_ranks(planned, kernel, points, points, aca, samples=10 ** 6)
+    assert sampled.sampled == len(planned.ranks)
+    blocks = [planned.partition.indices(block) for block in planned.partition.far]
+    working = [u.shape[1] for u, _ in aca.compress(BlockEvaluator(kernel, points, points), blocks,
+                                                   planned.ranks)]
+    np.testing.assert_array_equal(sampled.expected, working)
+    assert sampled.bound_bytes() == planned.bound_bytes()
+
+
+def test_sampled_estimate_lies_between_what_is_built_and_the_bound():
+    points, kernel, planned = aca_plan(32)
+    sampled = sample_ranks(planned, kernel, points, points, ACA(1e-4), samples=4)
+    assert 0 < sampled.sampled < len(planned.ranks) / 10
+    assert np.all(sampled.expected <= planned.ranks) and np.all(sampled.expected >= 1)
+    hmatrix = build(kernel, points, points, leaf_size=16, eta=0.7, compressor="aca", tol=1e-4)
+    assert hmatrix.storage.bytes <= sampled.estimate_bytes() <= 2 * hmatrix.storage.bytes
+    assert sampled.estimate_bytes() < planned.bound_bytes() / 2   # the bound at max_rank is far off
+    assert "sampled on" in sampled.describe_estimate()
+
+
+def test_aca_builds_under_a_limit_below_its_bound_and_refuses_below_the_estimate():
+    points, kernel, planned = aca_plan(32)
+    options = dict(leaf_size=16, eta=0.7, compressor="aca", tol=1e-4)
+    free = build(kernel, points, points, **options)
+    limit = sample_ranks(planned, kernel, points, points, ACA(1e-4, seed=[0, 0])).estimate_bytes()
+    assert limit < planned.bound_bytes()
+    limited = build(kernel, points, points, max_bytes=limit, **options)
+    assert limited.plan.expected is not None
+    for a, b in zip(free.to_coo()[:3], limited.to_coo()[:3]):   # sampling changes nothing built
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    kernel = poisson2d(32)
+    with pytest.raises(MemoryLimitError, match=r"MiB \(ranks sampled on \d+ of \d+ far blocks\)"):
+        build(kernel, points, points, max_bytes=free.storage.bytes // 2, **options)
+    assert 0 < kernel.evaluations < free.evaluations / 10   # refused after the samples only
+
+
+def test_aca_stops_as_soon_as_its_factors_pass_the_budget():
+    points, kernel, planned = aca_plan(24)
+    blocks = [planned.partition.indices(block) for block in planned.partition.far]
+    evaluator = BlockEvaluator(kernel, points, points)
+    factors = ACA(1e-4, recompress=False).compress(evaluator, blocks, planned.ranks)
+    needed = sum(u.size + v.size for u, v in factors)
+    assert len(ACA(1e-4).compress(evaluator, blocks, planned.ranks, max_entries=needed)) == len(blocks)
+    with pytest.raises(MemoryLimitError, match="ACA's factors passed"):
+        ACA(1e-4).compress(evaluator, blocks, planned.ranks, max_entries=needed - 1)
+    before = kernel.evaluations
+    ACA(1e-4).compress(evaluator, blocks, planned.ranks)
+    whole = kernel.evaluations - before
+    with pytest.raises(MemoryLimitError):
+        ACA(1e-4).compress(evaluator, blocks, planned.ranks, max_entries=needed // 4)
+    assert kernel.evaluations - before - whole < whole / 2   # it stopped early, not at the end
 
 
 def test_paper_1d_compression():

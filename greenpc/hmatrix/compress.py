@@ -12,6 +12,14 @@ import numpy as np
 
 from .batch import BlockEvaluator
 
+#: bytes per stored entry (float64)
+ENTRY_BYTES = 8
+
+
+class MemoryLimitError(RuntimeError):
+    """The H-matrix would need more memory than allowed: raised before any kernel evaluation when the
+    plan says so, or by an adaptive compressor as soon as its factors pass the budget."""
+
 
 def check_tol(tol, name="tol"):
     """``tol`` as a float in (0, 1), or a ValueError naming it."""
@@ -71,15 +79,21 @@ class Compressor:
     """A strategy that compresses many blocks: ``compress(evaluator, blocks, ranks) -> [(U, V)]``.
 
     ``blocks`` are (row indices, column indices) into the evaluator's points and ``ranks`` one target
-    rank (or rank cap, for adaptive compressors) per block.
+    rank (or rank cap, for adaptive compressors) per block. ``max_entries`` bounds the entries of all
+    factors together: a fixed-rank compressor's are known from ``ranks`` before it starts (the plan
+    checks them), an adaptive one raises ``MemoryLimitError`` when it passes the bound.
     """
 
     name = "compressor"
     #: the rank adapts to a tolerance (ranks are caps), rather than being the target
     adaptive = False
 
-    def compress(self, evaluator, blocks, ranks):
+    def compress(self, evaluator, blocks, ranks, max_entries=None):
         raise NotImplementedError
+
+    def working_ranks(self, evaluator, blocks, ranks):
+        """The most terms each block holds while it is compressed: its target rank, if fixed."""
+        return np.asarray(ranks, dtype=np.int64)
 
     def __call__(self, kernel, rows, cols, rank=None):
         """(U, V) with K(rows, cols) ~= U V^T for one block given by its points (m, d) and (n, d)."""
@@ -126,7 +140,7 @@ class Nystrom(Compressor):
         self.tol = None if tol is None else check_tol(tol)
         self.seed = seed
 
-    def compress(self, evaluator, blocks, ranks):
+    def compress(self, evaluator, blocks, ranks, max_entries=None):
         rng = np.random.default_rng(self.seed)
         requests, row_landmarks = [], []
         for (rows, cols), rank in zip(blocks, ranks):
@@ -208,12 +222,24 @@ class ACA(Compressor):
         self.zero_rows = int(zero_rows)
         self.seed = seed
 
-    def compress(self, evaluator, blocks, ranks):
+    def compress(self, evaluator, blocks, ranks, max_entries=None):
+        states = self._cross(evaluator, blocks, ranks, max_entries)
+        factors = [(s.u[:, :s.rank], s.v[:, :s.rank]) for s in states]
+        if self.recompress:
+            factors = [truncate(u, v, tol=self.tol) for u, v in factors]
+        return factors
+
+    def working_ranks(self, evaluator, blocks, ranks):
+        """The cross ranks reached before recompression: the factors' size while compressing."""
+        return np.array([s.rank for s in self._cross(evaluator, blocks, ranks)], dtype=np.int64)
+
+    def _cross(self, evaluator, blocks, ranks, max_entries=None):
         rng = np.random.default_rng(self.seed)
         states = [_CrossState(rows, cols, evaluator.row_points[rows], evaluator.col_points[cols],
                               min(self.max_rank, len(rows), len(cols), rank or self.max_rank))
                   for (rows, cols), rank in zip(blocks, ranks)]
         active = [state for state in states if state.cap > 0]
+        entries = 0
         while active:
             residual_rows = evaluator([(s.rows[[s.pivot]], s.cols) for s in active])
             pivoting = []
@@ -222,12 +248,15 @@ class ACA(Compressor):
                     pivoting.append(state)
             residual_cols = evaluator([(s.rows, s.cols[[s.pivot_col]]) for s in pivoting])
             for state, column in zip(pivoting, residual_cols):
+                rank = state.rank
                 state.take_column(column[:, 0], self.tol, rng)
+                entries += (state.rank - rank) * (len(state.rows) + len(state.cols))
+            if max_entries is not None and entries > max_entries:
+                raise MemoryLimitError(f"ACA's factors passed {max_entries * ENTRY_BYTES / 2**20:.1f} MiB "
+                                       f"(the memory left after the near field) with "
+                                       f"{len(active)} of {len(states)} far blocks still growing")
             active = [state for state in active if not state.done]
-        factors = [(s.u[:, :s.rank], s.v[:, :s.rank]) for s in states]
-        if self.recompress:
-            factors = [truncate(u, v, tol=self.tol) for u, v in factors]
-        return factors
+        return states
 
 
 class _CrossState:

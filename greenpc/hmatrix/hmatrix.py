@@ -5,40 +5,51 @@ column points are all points, so each rank evaluates the kernel only for its own
 is in user numbering (the order of the points given); the cluster trees' permutations are used only to
 name each block's rows and columns.
 """
+import math
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from .admissibility import Admissibility
 from .batch import BATCH_PAIRS, BlockEvaluator
 from .cluster import ClusterTree, as_points
-from .compress import Compressor, check_rank, check_tol, make_compressor
+from .compress import (ENTRY_BYTES, Compressor, MemoryLimitError, check_rank, check_tol,
+                       make_compressor)
 from .partition import BlockPartition
-
-#: bytes per stored entry (float64)
-ENTRY_BYTES = 8
-
-
-class MemoryLimitError(RuntimeError):
-    """The planned H-matrix would need more memory than allowed; raised before any kernel evaluation."""
 
 
 class Plan(NamedTuple):
     """The block partition and the rank planned for each far block, known before any evaluation.
 
     For a fixed rank or a rank rule, ``ranks`` are the ranks the compressor aims at (truncation of an
-    exactly low-rank block can only lower them); for an adaptive compressor they are its caps.
+    exactly low-rank block can only lower them); for an adaptive compressor they are its caps, and
+    ``expected`` (from ``sample_ranks``) the ranks it is expected to reach, with ``sampled`` the number
+    of far blocks compressed to find them.
     """
 
     partition: BlockPartition
     ranks: np.ndarray
+    expected: Optional[np.ndarray] = None
+    sampled: int = 0
+
+    def _bytes(self, ranks):
+        far = self.partition.shapes("far")
+        return ENTRY_BYTES * (self.partition.near_entries + int((ranks * far.sum(axis=1)).sum()))
+
+    def bound_bytes(self):
+        """Bytes the H-matrix can store at most: near entries plus rank (m + n) per far block."""
+        return self._bytes(self.ranks)
 
     def estimate_bytes(self):
-        """Bytes the H-matrix will store at most: near entries plus rank (m + n) per far block."""
-        far = self.partition.shapes("far")
-        return ENTRY_BYTES * (self.partition.near_entries + int((self.ranks * far.sum(axis=1)).sum()))
+        """Bytes the H-matrix is expected to need: the bound, or the sampled ranks' figure if known."""
+        return self._bytes(self.ranks if self.expected is None else self.expected)
+
+    def describe_estimate(self):
+        if self.expected is None:
+            return "every far block at its planned rank"
+        return f"ranks sampled on {self.sampled} of {len(self.ranks)} far blocks"
 
 
 def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, max_rank=64,
@@ -87,6 +98,46 @@ def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, m
     ranks = np.array([min(max_rank, m, n, target(m, n)) for m, n in partition.shapes("far")],
                      dtype=np.int64)
     return Plan(partition, ranks)
+
+
+#: a sampled group's largest rank is scaled by this (plus one) for the blocks that were not sampled
+RANK_MARGIN = 1.25
+
+
+def sample_ranks(the_plan, kernel, row_points, col_points, compressor, *, samples=8, seed=0,
+                 batch_pairs=BATCH_PAIRS):
+    """The plan with the ranks an adaptive compressor is expected to reach, from a few far blocks.
+
+    Far blocks are grouped by shape (m and n rounded up to powers of two: one group per level of a
+    balanced tree); up to ``samples`` blocks of each group, drawn with ``seed``, are compressed. A group
+    sampled whole gets its exact working ranks, any other the largest sampled rank times ``RANK_MARGIN``
+    plus one, capped by the plan's ranks. About (rank + 1)(m + n) evaluations per sampled block. A
+    fixed-rank compressor's ranks are known already: the plan is returned as it is.
+    """
+    if not compressor.adaptive:
+        return the_plan
+    partition, caps = the_plan.partition, the_plan.ranks
+    shapes = partition.shapes("far")
+    if len(caps) == 0:
+        return the_plan._replace(expected=caps.copy())
+    groups = np.ceil(np.log2(np.maximum(shapes, 1))).astype(np.int64)
+    _, group = np.unique(groups, axis=0, return_inverse=True)
+    group = group.ravel()
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(group == g) for g in range(group.max() + 1)]
+    picked = [m if len(m) <= samples else np.sort(rng.choice(m, samples, replace=False)) for m in members]
+    chosen = np.concatenate(picked)
+    evaluator = BlockEvaluator(kernel, row_points, col_points, batch_pairs)
+    reached = dict(zip(chosen.tolist(), compressor.working_ranks(
+        evaluator, [partition.indices(partition.far[i]) for i in chosen], caps[chosen]).tolist()))
+    expected = caps.copy()
+    for block_ids, sample in zip(members, picked):
+        if len(sample) == len(block_ids):
+            expected[block_ids] = [reached[i] for i in block_ids.tolist()]
+        else:
+            largest = max(reached[i] for i in sample.tolist())
+            expected[block_ids] = np.minimum(caps[block_ids], math.ceil(RANK_MARGIN * largest) + 1)
+    return the_plan._replace(expected=expected, sampled=len(chosen))
 
 
 @dataclass(eq=False)
@@ -295,7 +346,8 @@ def _concatenate(triplets):
 
 
 def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=None, rank_rule=None,
-          tol=None, max_rank=64, seed=0, row_offset=0, max_bytes=None, batch_pairs=BATCH_PAIRS):
+          tol=None, max_rank=64, seed=0, row_offset=0, max_bytes=None, rank_samples=8, planned=None,
+          batch_pairs=BATCH_PAIRS):
     """Build the H-matrix of ``kernel`` on row_points x col_points.
 
     Parameters
@@ -323,7 +375,14 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     row_offset : int
         Global index of the first row point.
     max_bytes : int, optional
-        Refuse (``MemoryLimitError``) before any kernel evaluation when the plan may need more.
+        Refuse (``MemoryLimitError``) before any kernel evaluation when the plan's bound is more; for an
+        adaptive compressor whose bound (every far block at ``max_rank``) is more, refuse when the ranks
+        sampled on a few blocks (``sample_ranks``) say so, and stop the compression as soon as its
+        factors pass what the near field leaves.
+    rank_samples : int
+        Far blocks per shape group that ``sample_ranks`` compresses for that estimate.
+    planned : Plan, optional
+        The plan of these points and settings, made already (e.g. to choose a format).
     batch_pairs : int
         Most pairs per kernel call.
 
@@ -338,11 +397,18 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
         compressor = make_compressor(compressor, tol=tol, seed=[seed, row_offset])
     row_points, col_points = kernel.check_points(row_points, "row point"), kernel.check_points(
         col_points, "column point")
-    the_plan = plan(row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank, rank_rule=rank_rule,
-                    max_rank=max_rank, adaptive=compressor.adaptive)
-    if max_bytes is not None and the_plan.estimate_bytes() > max_bytes:
-        raise MemoryLimitError(f"the H-matrix may need {the_plan.estimate_bytes() / 2**20:.1f} MiB, "
-                               f"more than the limit of {max_bytes / 2**20:.1f} MiB")
+    the_plan = planned or plan(row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank,
+                               rank_rule=rank_rule, max_rank=max_rank, adaptive=compressor.adaptive)
+    max_entries = None
+    if max_bytes is not None and the_plan.bound_bytes() > max_bytes:
+        if compressor.adaptive and the_plan.expected is None:
+            the_plan = sample_ranks(the_plan, kernel, row_points, col_points, compressor,
+                                    samples=rank_samples, seed=seed, batch_pairs=batch_pairs)
+        if the_plan.estimate_bytes() > max_bytes:
+            raise MemoryLimitError(f"the H-matrix may need {the_plan.estimate_bytes() / 2**20:.1f} MiB "
+                                   f"({the_plan.describe_estimate()}), more than the limit of "
+                                   f"{max_bytes / 2**20:.1f} MiB")
+        max_entries = max_bytes // ENTRY_BYTES - the_plan.partition.near_entries
     partition = the_plan.partition
     evaluator = BlockEvaluator(kernel, row_points, col_points, batch_pairs)
     evaluations = kernel.evaluations
@@ -352,7 +418,7 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     far_index = [partition.indices(block) for block in partition.far]
     far = [FarBlock(rows, cols, u, v)
            for (rows, cols), (u, v) in zip(far_index, compressor.compress(evaluator, far_index,
-                                                                          the_plan.ranks))]
+                                                                          the_plan.ranks, max_entries))]
     hmatrix = HMatrix(row_points, col_points, the_plan, near, far, row_offset)
     hmatrix.evaluations = kernel.evaluations - evaluations
     hmatrix.kernel_calls = evaluator.calls

@@ -10,7 +10,7 @@ Options (prefix-aware, see ``greenpc.pc.options.SPECS`` for the full table with 
 -greenpc_dense_max, -greenpc_decay_tol, -greenpc_decay_radius, -greenpc_decay_rows,
 -greenpc_sparse_nnz, -greenpc_sparse_radius, -greenpc_hmat_leaf_size, -greenpc_hmat_eta,
 -greenpc_hmat_compressor, -greenpc_hmat_rank, -greenpc_hmat_rank_rule, -greenpc_hmat_tol,
--greenpc_hmat_max_rank, -greenpc_check_samples, -greenpc_check_tol, -greenpc_check_fallback,
+-greenpc_hmat_max_rank, -greenpc_hmat_rank_samples, -greenpc_check_samples, -greenpc_check_tol, -greenpc_check_fallback,
 -greenpc_memory_max, -greenpc_symmetric, -greenpc_diagonal_fit, -greenpc_scale,
 -greenpc_scale_vectors, -greenpc_seed, -greenpc_view_partition.
 """
@@ -185,7 +185,9 @@ class GreenPC:
             if kind == "sparse":
                 return formats.sparse_bytes(layout, radius)
             settings["hmatrix"] = formats.hmatrix_settings(layout, opts)
-            return formats.hmatrix_plan(layout, settings).estimate_bytes()
+            planned = formats.hmatrix_plan(layout, settings, self.kernel, limit)
+            settings["hmatrix"]["planned"] = planned
+            return planned.estimate_bytes()
 
         def need(kind):
             if kind not in needs:
@@ -308,6 +310,8 @@ class GreenPC:
             lines.append(f"H-matrix: {info['near_blocks']} near and {info['far_blocks']} far blocks, "
                          f"rank max {info['max_rank']} mean {info['mean_rank']:.1f}, leaf "
                          f"{info['leaf_size']}, eta {info['eta']:g}, compressor {info['compressor']}")
+            lines.append(f"H-matrix memory planned (this rank): {info['memory_estimate'] / MIB:.2f} MiB, "
+                         f"{info['estimate_basis']}")
         if "decay_ratio" in info:
             lines.append(f"eq. 42 decay ratio: {info['decay_ratio']:.3e}")
         viewer.pushASCIITab()

@@ -157,7 +157,8 @@ def hmatrix_settings(layout, opts):
     leaf = opts["hmat_leaf_size"] or hmatrix.paper_leaf_size(layout.dim, n_side)
     eta = opts["hmat_eta"] or (1.0 if layout.dim == 1 else 0.7)
     settings = {"leaf_size": leaf, "eta": eta, "compressor": opts["hmat_compressor"],
-                "max_rank": opts["hmat_max_rank"], "seed": opts["seed"]}
+                "max_rank": opts["hmat_max_rank"], "seed": opts["seed"],
+                "rank_samples": opts["hmat_rank_samples"]}
     if opts["hmat_rank"]:
         settings["rank"] = opts["hmat_rank"]
     elif opts["hmat_rank_rule"] or opts["hmat_compressor"] != "aca":
@@ -168,14 +169,21 @@ def hmatrix_settings(layout, opts):
     return settings
 
 
-def hmatrix_plan(layout, settings):
+def hmatrix_plan(layout, settings, kernel, limit):
+    """This rank's H-matrix plan; ACA's ranks are sampled when its bound would pass ``limit`` bytes."""
     from .. import hmatrix
 
     settings = settings["hmatrix"]
     keys = ("leaf_size", "eta", "rank", "rank_rule", "max_rank")
-    return hmatrix.plan(layout.local[layout.local_interior_ids], layout.points[layout.interior_ids],
-                        adaptive=settings["compressor"] == "aca",
-                        **{k: settings[k] for k in keys if k in settings})
+    rows, cols = layout.local[layout.local_interior_ids], layout.points[layout.interior_ids]
+    planned = hmatrix.plan(rows, cols, adaptive=settings["compressor"] == "aca",
+                           **{k: settings[k] for k in keys if k in settings})
+    if planned.bound_bytes() <= limit or settings["compressor"] != "aca":
+        return planned
+    compressor = hmatrix.make_compressor("aca", tol=settings["tol"], seed=[settings["seed"], layout.start],
+                                         max_rank=settings["max_rank"])
+    return hmatrix.sample_ranks(planned, kernel, rows, cols, compressor, samples=settings["rank_samples"],
+                                seed=settings["seed"])
 
 
 def build_hmatrix(kernel, layout, comm, settings, max_bytes):
@@ -198,7 +206,8 @@ def build_hmatrix(kernel, layout, comm, settings, max_bytes):
     info = {"near_blocks": storage.near_blocks, "far_blocks": storage.far_blocks,
             "max_rank": storage.max_rank, "mean_rank": storage.mean_rank,
             "leaf_size": settings["hmatrix"]["leaf_size"], "eta": settings["hmatrix"]["eta"],
-            "compressor": settings["hmatrix"]["compressor"], "hmatrix": hm}
+            "compressor": settings["hmatrix"]["compressor"], "hmatrix": hm,
+            "memory_estimate": hm.plan.estimate_bytes(), "estimate_basis": hm.plan.describe_estimate()}
     return ApproximateInverse("hmatrix", PetscHMatrix(near, u, vt), storage.entries,
                               storage.entries * ENTRY_BYTES, kernel.evaluations - before, info)
 

@@ -56,6 +56,9 @@ SPECS = (
     Option("hmat_rank_rule", bool, False, "the paper's rank rule (section 5.3)"),
     Option("hmat_tol", float, 1e-4, "relative tolerance of ACA / adaptive ranks", check=fraction),
     Option("hmat_max_rank", int, 64, "largest rank of an admissible block", check=positive),
+    Option("hmat_rank_samples", int, 8, "far blocks per size that ACA compresses first to estimate the "
+           "memory when every block at -greenpc_hmat_max_rank would pass -greenpc_memory_max",
+           check=positive),
     Option("check_samples", int, 256, "random entries compared with direct kernel evaluation",
            check=non_negative),
     Option("check_tol", float, 0.0, "largest accepted mean relative entry error (0: report only)",
