@@ -14,7 +14,7 @@ duration of the set-up, each phase's time exclusive of the phases it calls:
 - compression: the low-rank compressors (ACA / Nystrom) outside their kernel calls;
 - block gathering: laying the blocks' coordinates end to end for batched kernel calls;
 - COO conversion: the H-matrix as the triplets of N, U and Vt;
-- PETSc assembly: the MatMPIAIJ (``aij_from_coo``);
+- PETSc assembly: the MatMPIAIJ (``aij_from_coo``, or ``aij_from_blocks`` for the H-matrix);
 - a posteriori check, scale and diagonal fit, geometry layout, and the rest ("other").
 
 PETSc's own log events (GreenPCSetUp, GreenPCKernelEval, GreenPCAssembly, GreenPCFit) are recorded
@@ -80,6 +80,7 @@ class Phases:
         from greenpc import hmatrix
         from greenpc.hmatrix import batch, compress
         from greenpc.hmatrix import hmatrix as hmatrix_module
+        from greenpc.hmatrix import petsc as hmatrix_petsc
         from greenpc.kernels import base
         from greenpc.pc import context, formats, scaling
 
@@ -95,6 +96,7 @@ class Phases:
         self.wrap(hmatrix_module.HMatrix, "to_coo", "COO conversion")
         self.wrap(hmatrix_module.HMatrix, "check", "a posteriori check")
         self.wrap(formats, "aij_from_coo", "PETSc assembly")
+        self.wrap(hmatrix_petsc, "aij_from_blocks", "PETSc assembly")
         self.wrap(context, "fit_inputs", "scale and diagonal fit")
         self.wrap(scaling, "fit", "scale and diagonal fit")
         self.wrap(context, "make_layout", "geometry layout")

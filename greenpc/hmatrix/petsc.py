@@ -7,7 +7,7 @@ exactly that of the H-matrix (plus AIJ's column indices).
 import numpy as np
 from petsc4py import PETSc
 
-from ..petsc_mats import aij_from_coo, owned_range
+from ..petsc_mats import aij_from_blocks, owned_range
 
 
 class PetscHMatrix:
@@ -67,33 +67,50 @@ class PetscHMatrix:
             obj.destroy()
 
 
-def assemble(hmatrix, comm, n_local_cols, n_global):
-    """N, U and Vt of ``hmatrix`` (this rank's rows) as MatMPIAIJ on ``comm``.
+def assemble(hmatrix, comm, n_local_cols, n_global, *, row_ids=None, col_ids=None, n_local_rows=None,
+             diagonal=False):
+    """N, U and Vt of ``hmatrix`` (this rank's rows) as MatMPIAIJ on ``comm``, block by block.
 
     Parameters
     ----------
     hmatrix : HMatrix
-        Built on this rank's row points against all ``n_global`` column points.
+        Built on this rank's row points against all column points.
     comm : PETSc.Comm
     n_local_cols : int
         This rank's part of the column (vector) layout.
     n_global : int
         Global number of columns.
+    row_ids, col_ids : int arrays, optional
+        The local row and global column of each of the H-matrix's rows and columns (default: the
+        same numbers), e.g. when it holds only the interior points of a grid.
+    n_local_rows : int, optional
+        This rank's rows of N and U (default: the H-matrix's rows).
+    diagonal : bool
+        N holds every row's diagonal entry (zero where no near block gives it).
 
     Returns
     -------
     PetscHMatrix
     """
     m, n = hmatrix.shape
-    if n != n_global:
+    if col_ids is None and n != n_global:
         raise ValueError(f"the H-matrix has {n} columns but the vector layout has {n_global}")
-    pieces = hmatrix.to_coo()
+    row_ids = np.arange(m) if row_ids is None else np.asarray(row_ids)
+    col_ids = np.arange(n) if col_ids is None else np.asarray(col_ids)
+    m = m if n_local_rows is None else n_local_rows
+    ranks = hmatrix.ranks.astype(np.int64)
+    terms = int(ranks.sum())
     mpi = comm.tompi4py()
-    m_global, terms_global = mpi.allreduce(m), mpi.allreduce(pieces.terms)
+    m_global, terms_global = mpi.allreduce(m), mpi.allreduce(terms)
     # U's columns are this rank's terms, numbered globally after those of lower ranks
-    terms_start, _ = owned_range(comm, pieces.terms)
-    near = aij_from_coo(*pieces.near, (m, n_local_cols), (m_global, n_global), comm)
-    u = aij_from_coo(pieces.u.rows, pieces.u.cols + terms_start, pieces.u.values, (m, pieces.terms),
-                     (m_global, terms_global), comm)
-    vt = aij_from_coo(*pieces.vt, (pieces.terms, n_local_cols), (terms_global, n_global), comm)
+    terms_start, _ = owned_range(comm, terms)
+    first = np.concatenate([[0], np.cumsum(ranks)[:-1]])
+    near = aij_from_blocks([(row_ids[b.rows], col_ids[b.cols], b.values) for b in hmatrix.near],
+                           (m, n_local_cols), (m_global, n_global), comm, diagonal=diagonal)
+    u = aij_from_blocks([(row_ids[b.rows], terms_start + k + np.arange(r), b.u)
+                         for b, k, r in zip(hmatrix.far, first, ranks)],
+                        (m, terms), (m_global, terms_global), comm)
+    vt = aij_from_blocks([(k + np.arange(r), col_ids[b.cols], b.v.T)
+                          for b, k, r in zip(hmatrix.far, first, ranks)],
+                         (terms, n_local_cols), (terms_global, n_global), comm)
     return PetscHMatrix(near, u, vt)

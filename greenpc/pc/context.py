@@ -155,6 +155,8 @@ class GreenPC:
                            boundary_points=int((~layout.interior).sum()),
                            spacing=layout.spacing)
         self._check_entries(comm)
+        # the blocks were needed for the check only; the PETSc matrices hold the operator
+        self.op.info.pop("hmatrix", None)
         weights = pmat.createVecRight()
         weights.setArray(layout.weights[layout.start:layout.end])
         self.op.scale_columns(weights)

@@ -188,41 +188,28 @@ def hmatrix_plan(layout, settings, kernel, limit):
 
 def build_hmatrix(kernel, layout, comm, settings, max_bytes):
     """The H-matrix of the interior rows and columns, as N + U Vt in PETSc's numbering."""
-    from ..hmatrix.petsc import PetscHMatrix
+    from ..hmatrix.petsc import assemble
 
-    rows, cols = layout.local_interior_ids, layout.interior_ids
     before = kernel.evaluations
-    hm, pieces = collective.run(comm, _hmatrix_pieces, kernel, layout, settings, max_bytes)
-    local, n = (layout.n_local, layout.n_local), (layout.n, layout.n)
-    near = aij_from_coo(*with_diagonal(layout, rows[pieces.near.rows], cols[pieces.near.cols],
-                                       pieces.near.values), local, n, comm)
-    terms = pieces.terms
-    total_terms = comm.tompi4py().allreduce(terms)
-    u = aij_from_coo(rows[pieces.u.rows], pieces.u.cols + _offset(comm, terms), pieces.u.values,
-                     (layout.n_local, terms), (layout.n, total_terms), comm)
-    vt = aij_from_coo(pieces.vt.rows, cols[pieces.vt.cols], pieces.vt.values,
-                      (terms, layout.n_local), (total_terms, layout.n), comm)
+    hm = collective.run(comm, _hmatrix_local, kernel, layout, settings, max_bytes)
+    op = assemble(hm, comm, layout.n_local, layout.n, row_ids=layout.local_interior_ids,
+                  col_ids=layout.interior_ids, n_local_rows=layout.n_local, diagonal=True)
     storage = hm.storage
     info = {"near_blocks": storage.near_blocks, "far_blocks": storage.far_blocks,
             "max_rank": storage.max_rank, "mean_rank": storage.mean_rank,
             "leaf_size": settings["hmatrix"]["leaf_size"], "eta": settings["hmatrix"]["eta"],
             "compressor": settings["hmatrix"]["compressor"], "hmatrix": hm,
             "memory_estimate": hm.plan.estimate_bytes(), "estimate_basis": hm.plan.describe_estimate()}
-    return ApproximateInverse("hmatrix", PetscHMatrix(near, u, vt), storage.entries,
-                              storage.entries * ENTRY_BYTES, kernel.evaluations - before, info)
+    return ApproximateInverse("hmatrix", op, storage.entries, storage.entries * ENTRY_BYTES,
+                              kernel.evaluations - before, info)
 
 
-def _hmatrix_pieces(kernel, layout, settings, max_bytes):
+def _hmatrix_local(kernel, layout, settings, max_bytes):
     from .. import hmatrix
 
     rows, cols = layout.local_interior_ids, layout.interior_ids
-    hm = hmatrix.build(kernel, layout.local[rows], layout.points[cols], row_offset=layout.start,
-                       max_bytes=max_bytes, **settings["hmatrix"])
-    return hm, hm.to_coo()
-
-
-def _offset(comm, count):
-    return comm.tompi4py().exscan(count) or 0
+    return hmatrix.build(kernel, layout.local[rows], layout.points[cols], row_offset=layout.start,
+                         max_bytes=max_bytes, **settings["hmatrix"])
 
 
 def decay_ratio(kernel, layout, radius, rows, seed):
