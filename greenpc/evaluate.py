@@ -35,6 +35,8 @@ def reference(model, values, N):
 def errors(kernel, model, N, near=3.0):
     """Relative Frobenius errors of the kernel matrix overall, near and away from the diagonal."""
     grid, points, exact = reference(model, kernel.values, N)
+    if kernel.uses_spacing:
+        kernel.spacing = grid.h
     learned = kernel.block(points, points)
     distance = np.linalg.norm(points[:, None] - points[None], axis=-1)
     band = distance <= near * grid.h + 1e-12

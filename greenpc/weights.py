@@ -310,7 +310,25 @@ def _problem(path, problem, architecture):
                     for c in domain)
             and all(lo < hi for lo, hi in zip(*domain))):
         _fail(path, f"has domain {domain!r}, expected [[low] * {dim}, [high] * {dim}] with low < high")
+    if "modes" in problem:
+        _check_modes(path, problem, preset)
     return problem
+
+
+def _check_modes(path, problem, preset):
+    """The optional split-off resonant modes (``problems.modes``): a -lap - k2 preset, a positive
+    window width and a finite largest eigenvalue."""
+    from .problems.modes import check_resonant
+
+    modes = problem["modes"]
+    if not (isinstance(modes, dict) and set(modes) == {"width", "max_eigenvalue"}
+            and all(_is_number(v) for v in modes.values()) and modes["width"] > 0
+            and 0 < modes["max_eigenvalue"] < 1e7):
+        _fail(path, f"has modes {modes!r}, expected {{width > 0, max_eigenvalue in (0, 1e7)}}")
+    try:
+        check_resonant(preset, problem["params"])
+    except ValueError as err:
+        _fail(path, f"has split-off modes, but {err}")
 
 
 @lru_cache(maxsize=16)

@@ -24,6 +24,8 @@ class Kernel:
     singular_diagonal = False
     #: pairs evaluated per call of _evaluate (bounds the memory of one evaluation)
     chunk = 1 << 18
+    #: the values depend on the grid's spacing, which the PC sets as ``spacing`` (besides singular ones)
+    uses_spacing = False
 
     def __init__(self):
         self.evaluations = 0
@@ -31,6 +33,10 @@ class Kernel:
     def describe(self):
         """A one-line description for -ksp_view."""
         return self.name
+
+    def innermost(self):
+        """The kernel that does the evaluation (wrappers override this)."""
+        return self
 
     def check_points(self, points, what="point"):
         """Points (m, d) of this kernel's dimension inside its domain; errors name the first bad one."""

@@ -94,11 +94,22 @@ class LearnedKernel(Kernel):
         self._batch = compiled_evaluator(model.architecture)
         self._dtype = dtype
         self.chunk = int(chunk)
+        # a model of G - S (problems.modes) gets S back in closed form, in float64; with the grid's
+        # spacing (set by the PC) S has the discrete operator's poles
+        self.modes, self.spacing = None, None
+        if "modes" in model.problem:
+            from ..problems.modes import ResonantModes
+
+            self.modes = ResonantModes.from_dict(self.dim, model.problem["modes"])
+            self.k2 = float(all_values["k2"])
+            self.uses_spacing = True
 
     def describe(self):
         values = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
         return (f"learned {self.model.problem['name']} model"
-                + (f" ({values})" if values else "") + f", {self.precision} precision")
+                + (f" ({values})" if values else "") + f", {self.precision} precision"
+                + (f", plus {len(self.modes)} resonant modes (width {self.modes.width:g})"
+                   if self.modes is not None else ""))
 
     def _evaluate(self, x, y):
         m = len(x)
@@ -107,4 +118,7 @@ class LearnedKernel(Kernel):
             x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
             y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
         out = self._batch(self._weights, x.astype(self._dtype), y.astype(self._dtype), self._feats)
-        return np.asarray(out, dtype=np.float64)[:m]
+        out = np.asarray(out, dtype=np.float64)[:m]
+        if self.modes is not None:
+            out += self.modes.part(x[:m], y[:m], self.k2, self.spacing)
+        return out

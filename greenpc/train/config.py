@@ -55,6 +55,9 @@ SPECS = (
     Option("anchor_params", str, "", "parameter values of the anchor data, e.g. "
            "theta=0:0.785398:1.570796:2.356194"),
     Option("param", str, "", "trained parameter ranges NAME=LOW:HIGH[:periodic], comma-separated"),
+    Option("modes", float, 0.0, "split off the Laplacian eigenmodes within this width of k2 (-lap - k2 "
+           "presets): the network learns the remainder, which has no poles in k2 (0: off)",
+           check=non_negative),
     Option("lr", float, 3e-3, "Adam learning rate at the start of the first stage", check=positive),
     Option("lr_later", float, 1e-3, "learning rate at the start of every later stage (a finer eps "
            "or the DD stage start from a trained network)", check=positive),
@@ -231,6 +234,16 @@ class TrainConfig:
                              steps[-1], trainable, later))
         return out
 
+    def modes(self):
+        """The resonant modes split off G (``problems.modes``), or None."""
+        width = self.options["modes"]
+        if not width:
+            return None
+        from ..problems.modes import ResonantModes
+
+        high = self.trained_params["k2"]["high"] if "k2" in self.trained_params else self.fixed_params["k2"]
+        return ResonantModes.for_range(self.dim, width, high)
+
     def to_dict(self):
         return {"problem": self.problem, "fixed_params": self.fixed_params,
                 "trained_params": self.trained_params, "anchor_params": self.anchor_params,
@@ -270,5 +283,12 @@ def from_options(database=None):
             raise OptionError(f"-train_anchor_params must give anchor values for "
                               f"{', '.join(trained)}")
         raise OptionError("-train_anchor_params is only for parametric models (-train_param)")
+    if options["modes"]:
+        from ..problems.modes import check_resonant
+
+        try:
+            check_resonant(preset, fixed)
+        except ValueError as err:
+            raise OptionError(f"-train_modes {options['modes']:g}: {err}") from None
     return TrainConfig(name, fixed, trained, anchors, options)
 

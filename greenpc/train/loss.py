@@ -73,13 +73,19 @@ def make_loss(config, arch, stage, anchor_scale):
     value = pair_function(arch, stages=stage.active, dd=stage.dd)
     split = parameter_dicts(config)
     scale = residual_scale(config, stage.epsilon, anchor_scale)
+    modes = config.modes()
+
+    def source(x, y, values):
+        delta = gaussian(x, y, stage.epsilon)
+        # with split-off modes the network is R = G - S, whose source lacks S's smooth part
+        return delta if modes is None else delta - modes.source(x, y, values["k2"], jnp)
 
     def residual(params, x, y, raw):
         feats, values = split(raw)
         coeffs = coefficients(preset, x, values)
         g = jet(params, x, y, feats, coeffs[0])
         lg = apply_from_derivatives(preset, coeffs, g.value, g.grad, g.lap)
-        return (lg - gaussian(x, y, stage.epsilon)) / scale(x, y)
+        return (lg - source(x, y, values)) / scale(x, y)
 
     def plain(params, x, y, raw):
         return value(params, x, y, split(raw)[0])

@@ -19,6 +19,9 @@ class Anchors:
         names = sorted(config.trained_params)
         grids = np.meshgrid(*[config.anchor_params[n] for n in names], indexing="ij") if names else []
         combos = np.stack([g.ravel() for g in grids], -1) if names else np.zeros((1, 0))
+        modes = config.modes()
+        # the anchor values come from the grid anchor_refine times finer than the anchor grid
+        spacing = 1.0 / (max(config.anchor_refine(), 1) * (config.options["anchor_N"] + 1))
         xs, ys, ps, gs = [], [], [], []
         for combo in combos:
             params = {**config.fixed_params, **dict(zip(names, combo))}
@@ -28,7 +31,11 @@ class Anchors:
             xs.append(np.repeat(points, n, 0))
             ys.append(np.tile(points, (n, 1)))
             ps.append(np.repeat(combo[None, :], n * n, 0))
-            gs.append(values.ravel())
+            g = values.ravel()
+            if modes is not None:
+                # the network learns G - S: S_h with that grid's eigenvalues holds G_h's poles
+                g = g - modes.part(xs[-1], ys[-1], params["k2"], spacing)
+            gs.append(g)
         self.x = jnp.asarray(np.concatenate(xs), jnp.float32)
         self.y = jnp.asarray(np.concatenate(ys), jnp.float32)
         self.params = jnp.asarray(np.concatenate(ps), jnp.float32)

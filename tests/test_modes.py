@@ -1,0 +1,134 @@
+"""Resonant modes split off a Helmholtz Green's function (issue 10): the closed-form identities, the
+remainder's smoothness across a pole, and the trainer / kernel round trip."""
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from greenpc import problems, weights
+from greenpc.kernels.learned import LearnedKernel
+from greenpc.model.network import pair_function
+from greenpc.problems import coarse_inverse
+from greenpc.problems.modes import ResonantModes, check_resonant
+from greenpc.train import config as cfg
+from greenpc.train.loop import train
+from greenpc.train.sampling import Anchors
+
+
+def pairs(points):
+    n = len(points)
+    return np.repeat(points, n, 0), np.tile(points, (n, 1))
+
+
+def every_mode(dim, N):
+    """All N^d discrete modes with w = 1: their sum is the whole discrete inverse."""
+    modes = ResonantModes(dim, 1e12, math.pi ** 2 * dim * N * N + 1.0)
+    modes.index = modes.index[(modes.index <= N).all(axis=1)]   # higher ones alias on the grid
+    assert len(modes) == N ** dim
+    return modes
+
+
+@pytest.mark.parametrize("dim, N, k2", [(1, 31, 50.0), (1, 31, 300.0), (2, 11, 50.0), (2, 11, 300.0)])
+def test_every_mode_with_discrete_eigenvalues_is_the_discrete_inverse(dim, N, k2):
+    points, inverse = coarse_inverse(problems.get(f"shifted{dim}d"), N, {"k2": k2})
+    x, y = pairs(points)
+    total = every_mode(dim, N).part(x, y, k2, spacing=1.0 / (N + 1)).reshape(inverse.shape)
+    assert np.abs(total - inverse).max() <= 1e-10 * np.abs(inverse).max()
+
+
+def test_the_remainder_has_no_pole_where_the_greens_function_has_one():
+    N, width = 31, 30.0
+    h = 1.0 / (N + 1)
+    modes = ResonantModes.for_range(1, width, 1000.0)
+    pole = modes.eigenvalues(h)[2]                       # the third discrete eigenvalue, ~ 9 pi^2
+    points, _ = coarse_inverse(problems.get("shifted1d"), N, {"k2": 50.0})
+    x, y = pairs(points)
+    remainders, sizes = [], []
+    for k2 in (pole - 1e-3, pole + 1e-3):
+        _, inverse = coarse_inverse(problems.get("shifted1d"), N, {"k2": k2})
+        remainder = inverse.ravel() - modes.part(x, y, k2, spacing=h)
+        remainders.append(remainder)
+        sizes.append(np.abs(inverse).max())
+    assert min(sizes) > 100.0                            # G_h blows up at the pole (|G| ~ 1 / 1e-3)
+    scale = np.abs(remainders[0]).max()
+    assert scale < 1.0                                   # R stays of the size of G away from poles
+    assert np.abs(remainders[1] - remainders[0]).max() < 1e-3 * scale   # and continuous across it
+
+
+def test_the_source_is_what_the_operator_gives_of_the_resonant_part():
+    """-S_xx - k2 S = sum w phi(x) phi(y) (continuous eigenvalues), checked by a second difference."""
+    modes = ResonantModes.for_range(2, 60.0, 400.0)
+    k2, d = 250.0, 1e-4
+    x = np.array([[0.31, 0.62]])
+    y = np.array([[0.55, 0.4]])
+    centre = modes.part(x, y, k2)
+    laplacian = sum(modes.part(x + d * e, y, k2) - 2 * centre + modes.part(x - d * e, y, k2)
+                    for e in np.eye(2)) / d ** 2
+    source = modes.source(x, y, k2)
+    assert abs(-laplacian - k2 * centre - source) <= 1e-5 * np.abs(laplacian)
+
+
+def test_only_minus_laplacian_minus_k2_in_a_constant_medium_can_be_split():
+    check_resonant(problems.get("helmholtz2d"), {"k2": 300.0, "gauss": 0.0, "layers": 0.0})
+    with pytest.raises(ValueError, match="not conv1d"):
+        check_resonant(problems.get("conv1d"), {})
+    with pytest.raises(ValueError, match=r"constant medium.*'gauss': 1.0"):
+        check_resonant(problems.get("helmholtz1d"), {"k2": 300.0, "gauss": 1.0, "layers": 0.0})
+    with pytest.raises(ValueError, match="-train_modes 50: resonant-mode splitting is for"):
+        cfg.from_options({"problem": "react1d", "train_modes": "50"})
+
+
+TINY = {"problem": "helmholtz1d", "train_param": "k2=50:400", "train_anchor_params": "k2=50:400",
+        "train_modes": "40", "train_widths": "4,5", "train_epsilons": "0.01,0.005",
+        "train_far_width": "8", "train_epochs": "4,4,4", "train_batches_per_epoch": "5",
+        "train_batch_boundary": "32", "train_batch_anchor": "32", "train_batch_uniform": "32",
+        "train_batch_near": "32", "train_anchor_N": "8", "train_anchor_refine": "2",
+        "train_gate_steps": "10", "train_subdomains": "2", "train_progress": "0", "train_seed": "3"}
+
+
+def test_anchors_are_the_inverse_less_the_resonant_part():
+    config = cfg.from_options(dict(TINY))
+    anchors = Anchors(config)
+    x, y, k2 = (np.asarray(a, dtype=np.float64) for a in (anchors.x, anchors.y, anchors.params[:, 0]))
+    modes = config.modes()
+    spacing = 1.0 / (2 * (8 + 1))
+    restored = np.asarray(anchors.g, dtype=np.float64) + np.concatenate(
+        [modes.part(x[k2 == v], y[k2 == v], v, spacing) for v in (50.0, 400.0)])
+    for v, part in zip((50.0, 400.0), np.split(restored, 2)):
+        _, inverse = coarse_inverse(problems.get("helmholtz1d"), 8, {"k2": v, "gauss": 0.0,
+                                                                     "layers": 0.0}, 2)
+        np.testing.assert_allclose(part, inverse.ravel(), rtol=1e-5, atol=1e-6 * np.abs(inverse).max())
+
+
+@pytest.fixture(scope="module")
+def split_model(tmp_path_factory):
+    config = cfg.from_options({**TINY, "train_output": str(tmp_path_factory.mktemp("modes") / "h.gpc")})
+    path, _ = train(config, log=lambda *a: None)
+    return weights.load(path)
+
+
+def test_a_split_model_records_its_modes_and_the_kernel_adds_them_back(split_model):
+    model = split_model
+    assert model.problem["modes"] == {"width": 40.0, "max_eigenvalue": 400.0 + 4 * 40.0}
+    kernel = LearnedKernel(model, {"k2": 123.0})
+    kernel.spacing = 1.0 / 64
+    x, y = np.array([[0.2], [0.5], [0.9]]), np.array([[0.5], [0.5], [0.3]])
+    network = pair_function(model.architecture)
+    feats = jnp.asarray(kernel.features, jnp.float32)
+    raw = np.array([float(network(model.params, jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32),
+                                  feats)) for a, b in zip(x, y)])
+    expected = raw + ResonantModes(1, 40.0, 560.0).part(x, y, 123.0, 1.0 / 64)
+    np.testing.assert_allclose(kernel(x, y), expected, rtol=1e-5, atol=1e-6)
+    assert "plus 7 resonant modes (width 40)" in kernel.describe()
+
+
+def test_a_weight_file_with_bad_modes_is_refused(split_model, tmp_path):
+    model = split_model
+    for bad, message in (({"width": -1.0, "max_eigenvalue": 10.0}, "expected {width > 0"),
+                         ({"width": 1.0}, "expected {width > 0")):
+        problem = {**model.problem, "modes": bad}
+        out = str(tmp_path / "bad.gpc")
+        weights.save(out, model.architecture, problem, model.params, model.record["training"])
+        with pytest.raises(weights.WeightFileError, match=message):
+            weights.load(out)
