@@ -2,17 +2,21 @@
 
     python bench/helmholtz.py                                  # the whole study (about an hour here)
     python bench/helmholtz.py -helmholtz_k2 300,1000 -helmholtz_sweep_N 32 -helmholtz_sizes 32
+    python bench/helmholtz.py -helmholtz_dim 1 -helmholtz_sweep_N 256 -helmholtz_sizes 1024,4096 \
+        -helmholtz_profiles constant -helmholtz_out bench/results/helmholtz1d
 
 For -lap u - k2 n^2(x) u = f on the unit square (preset ``helmholtz2d``) with n^2 constant, a Gaussian
 inclusion (-gauss) or two layers (-layers), in the paper's protocol (FGMRES(50), rtol 1e-6, 3
 right-hand sides), one matrix per case and in the same run: none, ILU(0), SOR, GAMG, classical AMG
 (pyamg), GAMG on the shifted Laplacian -lap + k2 n^2 as preconditioning matrix, LU, and greenpc.
 
-greenpc runs with a shipped ``helmholtz2d`` model when there is one. Without one, the constant-k2
-cases use the closed-form Green's function (``-greenpc_kernel helmholtz2d``), labelled
-"greenpc (closed form)" everywhere: it shows what the preconditioner does with an exact continuous
-kernel - the best a learned model can reach - and how the H-matrix ranks grow with k2. Heterogeneous
-profiles have no closed form; without a model greenpc is recorded as not run, with the reason.
+``-helmholtz_dim 1`` does the same for ``helmholtz1d`` on [0, 1] (where ILU(0) of the tridiagonal
+matrix is exact, so the peers say little). greenpc runs twice per case: "greenpc" with the shipped
+``helmholtzNd`` model when there is one, and "greenpc-exact" with the closed-form Green's function
+(``-greenpc_kernel helmholtz2d`` or ``shifted1d``, constant k2 only): what the preconditioner does with an
+exact continuous kernel - the best a learned model can reach - and how the H-matrix ranks grow with
+k2. A case greenpc cannot run (no model, a medium the model was not trained for, no closed form) is
+recorded as not run, with the reason.
 
 Outputs in ``-helmholtz_out``: helmholtz.json, iterations_vs_k2.png (one panel per profile) and
 README.md with the tables.
@@ -49,8 +53,11 @@ SPECS = (
            "for (its series costs about 10 us per entry here)"),
     Option("hmat_tol", float, 1e-4, "ACA tolerance of greenpc's H-matrix"),
     Option("out", str, "bench/results/helmholtz", "folder of the results"),
+    Option("dim", int, 2, "1: helmholtz1d on [0, 1]; 2: helmholtz2d on the unit square"),
 )
-MODEL = "helmholtz2d"
+#: the closed form of -lap - k2 (constant k2) in each dimension
+CLOSED_FORM = {1: "shifted1d", 2: "helmholtz2d"}
+GREENPC_LABELS = ("greenpc", "greenpc-exact")
 
 
 def log(text):
@@ -70,39 +77,48 @@ def profile_params(profile, opts, k2):
     return {"k2": k2, **amplitude[profile]}
 
 
-def greenpc_options(params, grid, opts):
-    """greenpc's options for one case, or (None, why not)."""
+def greenpc_options(params, grid, opts, exact):
+    """greenpc's options for one case, or (None, why not): the shipped model, or the closed form."""
     hmatrix = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC", "greenpc_format": "hmatrix",
                "greenpc_hmat_tol": str(opts["hmat_tol"])}
-    trained = models.path(MODEL) if MODEL in models.names() else None
-    if trained:
-        values = ",".join(f"{k}={v:g}" for k, v in params.items() if k == "k2")
-        return {**hmatrix, "greenpc_weights": trained, "greenpc_param": values}, "greenpc"
+    model = f"helmholtz{grid.dim}d"
+    if not exact:
+        if model not in models.names():
+            return None, f"no shipped {model} model"
+        from greenpc import weights
+
+        fixed = weights.load(models.path(model)).problem["params"]
+        other = {k: v for k, v in params.items() if k != "k2" and fixed.get(k, 0.0) != v}
+        if other:
+            return None, f"the shipped {model} model was trained with {fixed}, not {other}"
+        return {**hmatrix, "greenpc_weights": model, "greenpc_param": f"k2={params['k2']:g}"}, \
+            "greenpc (learned)"
     if set(params) != {"k2"}:
-        return None, f"no shipped {MODEL} model, and no closed form for a heterogeneous medium"
-    if grid.size > opts["greenpc_max_points"]:
-        return None, (f"closed-form stand-in not built above {opts['greenpc_max_points']} points "
+        return None, "no closed form for a heterogeneous medium"
+    if grid.size > opts["greenpc_max_points"] and grid.dim > 1:
+        return None, (f"closed form not built above {opts['greenpc_max_points']} points "
                       "(-helmholtz_greenpc_max_points)")
-    return {**hmatrix, "greenpc_kernel": "helmholtz2d", "greenpc_param": f"k2={params['k2']:g}"}, \
+    return {**hmatrix, "greenpc_kernel": CLOSED_FORM[grid.dim], "greenpc_param": f"k2={params['k2']:g}"}, \
         "greenpc (closed form)"
 
 
 def run_case(profile, N, k2, opts, comm):
     """Every peer and greenpc on one matrix; a dict label -> result."""
-    problem = problems.get(MODEL)
+    problem = problems.get(f"helmholtz{opts['dim']}d")
     params = profile_params(profile, opts, k2)
-    grid = problems.Grid(2, N, "interior")
+    grid = problems.Grid(opts["dim"], N, "interior")
     values = problem.resolve(params)
     da, A = dmda.build(problem, grid, values, "operator", comm)
     seeds = list(range(opts["nrhs"]))
     results = compare(problem, grid, da, A, values, "operator",
                       [p for p in opts["peers"].split(",") if p], seeds, comm)
-    settings, label = greenpc_options(params, grid, opts)
-    if settings is None:
-        results["greenpc"] = {"pc": "greenpc", "skipped": label}
-    else:
-        with pushed_options(settings):
-            results["greenpc"] = solve_with(A, da, grid, seeds, label, comm)
+    for name in GREENPC_LABELS:
+        settings, label = greenpc_options(params, grid, opts, exact=name == "greenpc-exact")
+        if settings is None:
+            results[name] = {"pc": name, "skipped": label}
+        else:
+            with pushed_options(settings):
+                results[name] = solve_with(A, da, grid, seeds, label, comm)
     A.destroy()
     da.destroy()
     line = "  ".join(f"{k} {cell(v)}" for k, v in results.items())
@@ -120,13 +136,13 @@ def cell(result):
 def hmatrix_growth(cases):
     """Rank and storage of greenpc's H-matrix against k2 (constant medium, sweep size)."""
     rows = []
-    for case in cases:
-        run = case["results"].get("greenpc", {})
+    for case, name in ((c, n) for c in cases for n in GREENPC_LABELS):
+        run = case["results"].get(name, {})
         details = run.get("details") or {}
         if "skipped" in run or not details:
             continue
         # one rank: the local entries are all of them
-        rows.append({"k2": case["k2"], "N": case["N"], "rank_max": details["max_rank"],
+        rows.append({"kernel": name, "k2": case["k2"], "N": case["N"], "rank_max": details["max_rank"],
                      "rank_mean": details["mean_rank"], "entries_per_row":
                      details["entries_local"] / details["points"],
                      "compression": details["points"] ** 2 / details["entries_local"],
@@ -148,7 +164,7 @@ def plot(sweep, labels, path):
             runs = [c["results"].get(label, {"skipped": True}) for c in cases]
             mean = [r["mean"] if "skipped" not in r and r["converged"] else np.nan for r in runs]
             if not np.all(np.isnan(mean)):
-                name = runs[0].get("pc", label) if label != "greenpc" else next(
+                name = runs[0].get("pc", label) if label not in GREENPC_LABELS else next(
                     (r["pc"] for r in runs if "skipped" not in r), label)
                 ax.plot(k2, mean, "o-", label=name)
         ax.set(title=f"{profile} medium, N = {cases[0]['N']}", xlabel="k2",
@@ -171,10 +187,10 @@ def table(cases, labels):
 
 
 def write_markdown(data, path):
-    labels = [p for p in data["options"]["peers"].split(",") if p] + ["greenpc"]
-    greenpc_labels = sorted({c["results"]["greenpc"].get("pc", "") for c in data["sweep"] + data["table"]
-                             if "skipped" not in c["results"]["greenpc"]})
-    lines = [f"# Helmholtz study ({data['date']}, {data['machine']}, {data['ranks']} rank(s))", "",
+    labels = [p for p in data["options"]["peers"].split(",") if p] + list(GREENPC_LABELS)
+    greenpc_labels = sorted({c["results"][n].get("pc", "") for c in data["sweep"] + data["table"]
+                             for n in GREENPC_LABELS if "skipped" not in c["results"][n]})
+    lines = [f"# Helmholtz study, {data['options'].get('dim', 2)}D ({data['date']}, {data['machine']}, {data['ranks']} rank(s))", "",
              "Mean FGMRES(50) iterations to rtol 1e-6 over 3 right-hand sides; F: not converged in 500; "
              "-: not run (reasons in helmholtz.json).",
              f"greenpc here is: {', '.join(greenpc_labels) or 'not run'}.", "",
@@ -183,11 +199,11 @@ def write_markdown(data, path):
     lines += ["", "![iterations versus k2](iterations_vs_k2.png)", "", "## Larger grids", ""]
     lines += table(data["table"], labels)
     lines += ["", "## greenpc's H-matrix against k2 (constant medium)", "",
-              "| N | k2 | rank max | rank mean | entries/row | compression | check error | set-up s |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| kernel | N | k2 | rank max | rank mean | entries/row | compression | check error | set-up s |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in data["hmatrix_growth"]:
-        lines.append(f"| {r['N']} | {r['k2']:g} | {r['rank_max']} | {r['rank_mean']:.1f} | "
-                     f"{r['entries_per_row']:.0f} | {r['compression']:.2f}x | {r['check_error']:.1e} | "
+        lines.append(f"| {r.get('kernel', 'greenpc')} | {r['N']} | {r['k2']:g} | {r['rank_max']} | {r['rank_mean']:.1f} | "
+                     f"{r['entries_per_row']:.0f} | {r['compression']:.2f}x | {r['check_error'] or float('nan'):.1e} | "
                      f"{r['setup_s']:.0f} |")
     with open(path, "w") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -210,7 +226,7 @@ def main():
         os.makedirs(opts["out"], exist_ok=True)
         with open(os.path.join(opts["out"], "helmholtz.json"), "w") as handle:
             json.dump(data, handle, indent=1)
-        labels = [p for p in opts["peers"].split(",") if p] + ["greenpc"]
+        labels = [p for p in opts["peers"].split(",") if p] + list(GREENPC_LABELS)
         plot(sweep, labels, os.path.join(opts["out"], "iterations_vs_k2.png"))
         write_markdown(data, os.path.join(opts["out"], "README.md"))
         log(f"results in {opts['out']}")
