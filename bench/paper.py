@@ -133,7 +133,9 @@ def iterations_figure(path, data, title):
     plt.close(fig)
 
 
-def figure_iterations(opts, dim, name):
+def figure_iterations(opts, dim, name, progress=lambda data: None):
+    """Iterations versus N for every shipped model of this dimension; ``progress(data)`` after each
+    size, so an interrupted run keeps what it measured."""
     candidates = PROBLEMS_1D if dim == 1 else PROBLEMS_2D
     shipped = [p for p in candidates if p in models.names()]
     if not shipped:
@@ -147,6 +149,7 @@ def figure_iterations(opts, dim, name):
         for N in sizes:
             data[problem][str(N)] = run_all(problem, N, configurations(problem, N, dim, peers,
                                                                        opts["dense_max"]))
+            progress(data)
     return data
 
 
@@ -357,7 +360,11 @@ def main():
 
     def iterations(number, dim):
         key = f"figure{number}"
-        results[key] = figure_iterations(opts, dim, number)
+        def progress(data):
+            results[key] = data
+            save()
+
+        results[key] = figure_iterations(opts, dim, number, progress)
         save()
         if results[key] and rank0:
             iterations_figure(os.path.join(opts["out"], f"{key}.png"), results[key],
