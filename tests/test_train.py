@@ -90,3 +90,18 @@ def test_parametric_configuration_takes_parameter_features():
     arch = config.architecture()
     assert arch.n_features == 2 and arch.gate_input == "params"
     assert config.fixed_params == {"xi": 0.1}
+
+
+@pytest.mark.parametrize("name, options", [
+    ("react2d", {}), ("conv2d", {"train_aux_weight_final": "1"}),
+    ("helmholtz1d", {"train_param": "k2=50:1000", "train_anchor_params": "k2=50:200:400:700:1000",
+                     "train_modes": "100", "train_epochs": "200,200,300,500"})])
+def test_the_committed_checkpoints_resume_with_the_makefiles_options(name, options):
+    """`make train-NAME` resumes greenpc/models/NAME.gpc.ckpt: an option added since (off by default)
+    must not change the fingerprint of the runs that wrote those checkpoints."""
+    from greenpc.train import checkpoint
+
+    config = cfg.from_options({"problem": name, "train_output": f"greenpc/models/{name}.gpc", **options})
+    state = checkpoint.load(config)
+    assert state is not None and state["step"] > 0
+    assert '"modes"' not in cfg.from_options({"problem": name}).fingerprint()

@@ -87,6 +87,8 @@ SPECS = (
     Option("threads", int, 0, "CPU threads for XLA (0: all)", check=non_negative),
 )
 
+#: options added after checkpoints were committed, with the value that leaves training unchanged
+LATER_OPTIONS = {"modes": 0.0}
 DEFAULT_EPSILONS = {1: (1e-2, 1e-3, 1e-4), 2: (1e-2, 5e-3, 2e-3)}
 DEFAULT_EPOCHS = {1: (500, 500, 1000, 3000), 2: (1000, 1000, 1000, 2000)}
 DEFAULT_SUBDOMAINS = {1: 3, 2: 5}
@@ -257,6 +259,10 @@ class TrainConfig:
         for key in ("output", "checkpoint", "checkpoint_minutes", "checkpoint_steps", "resume", "export",
                     "progress", "threads"):
             record["options"].pop(key, None)
+        # an option added later counts only when used, so earlier runs' checkpoints still resume
+        for key, off in LATER_OPTIONS.items():
+            if record["options"].get(key) == off:
+                record["options"].pop(key)
         return json.dumps(record, sort_keys=True)
 
 
