@@ -68,9 +68,9 @@ TRAIN_ARGS_rotlap2d := -xi 0.1 -train_param theta=0:3.141592653589793:periodic \
   -train_epochs 1000,1000,1000,1000
 # issue 10: one model for -lap u - k2 u over k2 in [50, 1000]. G has a pole in k2 at every Laplacian
 # eigenvalue pi^2 |m|^2 (68 in this range in 2D, 8 in 1D), so -train_modes splits the near-resonant
-# eigenmodes off in closed form and the network learns the pole-free rest. 1D, 17k steps: 4-49% kernel
-# error and 14-22 dense iterations at N=256 for k2 = 100..1000, against 20-104% and 44 / ~400 iterations
-# (k2 = 300 / 1000) without the split. helmholtz1d is that run; helmholtz2d has not been trained yet.
+# eigenmodes off in closed form and the network learns the pole-free rest. 1D, 24.5k steps: 4-48% kernel
+# error and 13-18 H-matrix iterations at N=256 for k2 = 100..1000, against 20-104% and 44 / ~400
+# iterations (k2 = 300 / 1000) without the split. helmholtz1d is that run; helmholtz2d has not been trained yet.
 TRAIN_ARGS_helmholtz1d := -train_param k2=50:1000 -train_anchor_params k2=50:200:400:700:1000 \
   -train_modes 100 -train_epochs 200,200,300,500
 TRAIN_ARGS_helmholtz2d := -train_param k2=50:1000 -train_anchor_params k2=50:200:400:700:1000 \
