@@ -9,11 +9,11 @@ in 2D), one KSP set-up with greenpc alone. The phases are timed by wrapping gree
 duration of the set-up, each phase's time exclusive of the phases it calls:
 
 - kernel evaluation: ``Kernel.__call__`` (count, and evaluations per second of kernel time);
-- tree and partition: the cluster trees and block partition (``hmatrix.plan``, run once for the memory
-  estimate and once by the build) or, for the sparse format, the KD-tree neighbour search;
+- tree and partition: the cluster trees and block partition (``hmatrix.plan``, made once for the memory
+  estimate and reused by the build) or, for the sparse format, the KD-tree neighbour search;
+- rank sampling: ACA on a few far blocks, when the memory bound at the rank cap passes the limit;
 - compression: the low-rank compressors (ACA / Nystrom) outside their kernel calls;
 - block gathering: laying the blocks' coordinates end to end for batched kernel calls;
-- COO conversion: the H-matrix as the triplets of N, U and Vt;
 - PETSc assembly: the MatMPIAIJ (``aij_from_coo``, or ``aij_from_blocks`` for the H-matrix);
 - a posteriori check, scale and diagonal fit, geometry layout, and the rest ("other").
 
@@ -77,7 +77,6 @@ class Phases:
         setattr(owner, attribute, timed)
 
     def __enter__(self):
-        from greenpc import hmatrix
         from greenpc.hmatrix import batch, compress
         from greenpc.hmatrix import hmatrix as hmatrix_module
         from greenpc.hmatrix import petsc as hmatrix_petsc
@@ -85,15 +84,12 @@ class Phases:
         from greenpc.pc import context, formats, scaling
 
         self.wrap(base.Kernel, "__call__", "kernel evaluation")
-        self.wrap(hmatrix, "plan", "tree and partition")
         self.wrap(hmatrix_module, "plan", "tree and partition")
-        self.wrap(hmatrix, "sample_ranks", "rank sampling")
         self.wrap(hmatrix_module, "sample_ranks", "rank sampling")
         self.wrap(formats, "sparse_pattern", "tree and partition")
         for compressor in (compress.ACA, compress.Nystrom):
             self.wrap(compressor, "compress", "compression")
         self.wrap(batch.BlockEvaluator, "__call__", "block gathering")
-        self.wrap(hmatrix_module.HMatrix, "to_coo", "COO conversion")
         self.wrap(hmatrix_module.HMatrix, "check", "a posteriori check")
         self.wrap(formats, "aij_from_coo", "PETSc assembly")
         self.wrap(hmatrix_petsc, "aij_from_blocks", "PETSc assembly")

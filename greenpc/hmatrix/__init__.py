@@ -1,8 +1,9 @@
 """H-matrix compression of a kernel G(x, y): cluster trees, block partition, low-rank compressors.
 
 ``build(kernel, row_points, col_points, leaf_size=..., eta=..., compressor=...)`` returns an ``HMatrix``
-whose ``to_coo()`` gives the three sparse pieces of y = N x + U (Vt x); ``greenpc.hmatrix.petsc``
-assembles them as PETSc matrices. Everything but that module is PETSc-free.
+whose near blocks and factors ``greenpc.hmatrix.petsc`` assembles as the three PETSc matrices of
+y = N x + U (Vt x) (``to_coo()`` gives the same pieces as triplets). Everything but that module is
+PETSc-free.
 """
 from .admissibility import Admissibility, box_distance
 from .batch import BlockEvaluator
@@ -10,10 +11,10 @@ from .cluster import ClusterNode, ClusterTree, paper_leaf_size
 from .compress import (ACA, COMPRESSORS, Compressor, Nystrom, RankRule, make_compressor, paper_base_rank,
                        truncate)
 from .hmatrix import (CooPieces, FarBlock, HMatrix, MemoryLimitError, NearBlock, Plan, Storage, Triplets,
-                      build, plan, sample_ranks)
+                      build, plan, plan_within, sample_ranks)
 from .partition import Block, BlockPartition
 
 __all__ = ["ACA", "Admissibility", "Block", "BlockEvaluator", "BlockPartition", "COMPRESSORS", "ClusterNode",
            "ClusterTree", "Compressor", "CooPieces", "FarBlock", "HMatrix", "MemoryLimitError", "NearBlock",
            "Nystrom", "Plan", "RankRule", "Storage", "Triplets", "box_distance", "build", "make_compressor",
-           "paper_base_rank", "paper_leaf_size", "plan", "sample_ranks", "truncate"]
+           "paper_base_rank", "paper_leaf_size", "plan", "plan_within", "sample_ranks", "truncate"]

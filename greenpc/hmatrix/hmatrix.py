@@ -140,6 +140,33 @@ def sample_ranks(the_plan, kernel, row_points, col_points, compressor, *, sample
     return the_plan._replace(expected=expected, sampled=len(chosen))
 
 
+def _compressor(compressor, tol, seed, row_offset):
+    """A compressor object: ``compressor`` itself, or the one of that name with ``tol`` and a seed
+    combined with ``row_offset`` (so ranks draw independently)."""
+    if isinstance(compressor, Compressor):
+        return compressor
+    return make_compressor(compressor, tol=None if tol is None else check_tol(tol), seed=[seed, row_offset])
+
+
+def plan_within(kernel, row_points, col_points, max_bytes, *, leaf_size, eta, compressor, rank=None,
+                rank_rule=None, tol=None, max_rank=64, seed=0, row_offset=0, rank_samples=8, planned=None,
+                batch_pairs=BATCH_PAIRS):
+    """The plan ``build`` follows under ``max_bytes`` (None: no limit), from the same arguments.
+
+    An adaptive compressor whose bound (every far block at its cap) passes ``max_bytes`` gets its ranks
+    sampled (``sample_ranks``); ``planned``, a plan made already, is completed the same way.
+    """
+    compressor = _compressor(compressor, tol, seed, row_offset)
+    the_plan = planned if planned is not None else plan(
+        row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank, rank_rule=rank_rule,
+        max_rank=max_rank, adaptive=compressor.adaptive)
+    if (max_bytes is None or the_plan.bound_bytes() <= max_bytes or not compressor.adaptive
+            or the_plan.expected is not None):
+        return the_plan
+    return sample_ranks(the_plan, kernel, row_points, col_points, compressor, samples=rank_samples,
+                        seed=seed, batch_pairs=batch_pairs)
+
+
 @dataclass(eq=False)
 class NearBlock:
     """A dense block K(rows, cols); rows and cols are user indices."""
@@ -391,19 +418,15 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     HMatrix
     """
     started = time.perf_counter()
-    if tol is not None:
-        tol = check_tol(tol)
-    if not isinstance(compressor, Compressor):
-        compressor = make_compressor(compressor, tol=tol, seed=[seed, row_offset])
+    compressor = _compressor(compressor, tol, seed, row_offset)
     row_points, col_points = kernel.check_points(row_points, "row point"), kernel.check_points(
         col_points, "column point")
-    the_plan = planned or plan(row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank,
-                               rank_rule=rank_rule, max_rank=max_rank, adaptive=compressor.adaptive)
+    the_plan = plan_within(kernel, row_points, col_points, max_bytes, leaf_size=leaf_size, eta=eta,
+                           compressor=compressor, rank=rank, rank_rule=rank_rule, max_rank=max_rank,
+                           seed=seed, rank_samples=rank_samples, planned=planned,
+                           batch_pairs=batch_pairs)
     max_entries = None
     if max_bytes is not None and the_plan.bound_bytes() > max_bytes:
-        if compressor.adaptive and the_plan.expected is None:
-            the_plan = sample_ranks(the_plan, kernel, row_points, col_points, compressor,
-                                    samples=rank_samples, seed=seed, batch_pairs=batch_pairs)
         if the_plan.estimate_bytes() > max_bytes:
             raise MemoryLimitError(f"the H-matrix may need {the_plan.estimate_bytes() / 2**20:.1f} MiB "
                                    f"({the_plan.describe_estimate()}), more than the limit of "

@@ -170,20 +170,12 @@ def hmatrix_settings(layout, opts):
 
 
 def hmatrix_plan(layout, settings, kernel, limit):
-    """This rank's H-matrix plan; ACA's ranks are sampled when its bound would pass ``limit`` bytes."""
+    """This rank's H-matrix plan under ``limit`` bytes (``hmatrix.plan_within``: ACA's ranks sampled
+    when its bound would pass it)."""
     from .. import hmatrix
 
-    settings = settings["hmatrix"]
-    keys = ("leaf_size", "eta", "rank", "rank_rule", "max_rank")
     rows, cols = layout.local[layout.local_interior_ids], layout.points[layout.interior_ids]
-    planned = hmatrix.plan(rows, cols, adaptive=settings["compressor"] == "aca",
-                           **{k: settings[k] for k in keys if k in settings})
-    if planned.bound_bytes() <= limit or settings["compressor"] != "aca":
-        return planned
-    compressor = hmatrix.make_compressor("aca", tol=settings["tol"], seed=[settings["seed"], layout.start],
-                                         max_rank=settings["max_rank"])
-    return hmatrix.sample_ranks(planned, kernel, rows, cols, compressor, samples=settings["rank_samples"],
-                                seed=settings["seed"])
+    return hmatrix.plan_within(kernel, rows, cols, limit, row_offset=layout.start, **settings["hmatrix"])
 
 
 def build_hmatrix(kernel, layout, comm, settings, max_bytes):
