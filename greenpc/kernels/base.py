@@ -20,11 +20,10 @@ class Kernel:
     dim = 1
     #: (low, high) corners of the box the kernel is valid on
     domain = (0.0, 1.0)
-    #: values at x == y are a regularization, not the kernel (singular Green's functions)
-    singular_diagonal = False
     #: pairs evaluated per call of _evaluate (bounds the memory of one evaluation)
     chunk = 1 << 18
-    #: the values depend on the grid's spacing, which the PC sets as ``spacing`` (besides singular ones)
+    #: the values depend on the grid's spacing, which the PC sets as ``spacing`` (a singular diagonal
+    #: regularized at the mesh scale, or poles placed where the discrete operator has them)
     uses_spacing = False
 
     def __init__(self):
@@ -106,7 +105,6 @@ class Wrapped(Kernel):
         super().__init__()
         self.inner = inner
         self.dim, self.domain = inner.dim, inner.domain
-        self.singular_diagonal = inner.singular_diagonal
         self.chunk = inner.chunk
 
     def describe(self):

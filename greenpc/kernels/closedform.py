@@ -81,7 +81,7 @@ class Poisson2D(Kernel):
 
     name = "poisson2d"
     dim = 2
-    singular_diagonal = True
+    uses_spacing = True
 
     def __init__(self, spacing=1.0 / 64):
         super().__init__()

@@ -67,7 +67,6 @@ class LearnedKernel(Kernel):
     """G(x, y) of a trained model at fixed parameter values."""
 
     name = "learned"
-    singular_diagonal = False
 
     def __init__(self, model, params=None, precision="single", chunk=1 << 13):
         super().__init__()

@@ -142,7 +142,7 @@ class GreenPC:
         start, end = pmat.getOwnershipRange()
         self.layout = layout = collective.run(comm, make_layout, points, start, end,
                                               self.kernel.domain)
-        if self.kernel.singular_diagonal or self.kernel.innermost().uses_spacing:
+        if self.kernel.innermost().uses_spacing:
             self.kernel.innermost().spacing = layout.spacing
         kind, reason, settings = collective.run(comm, self._choose, comm, layout)
         max_bytes = int(opts["memory_max"] * MIB)
