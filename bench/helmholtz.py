@@ -21,6 +21,7 @@ recorded as not run, with the reason.
 Outputs in ``-helmholtz_out``: helmholtz.json, iterations_vs_k2.png (one panel per profile) and
 README.md with the tables.
 """
+import functools
 import json
 import os
 import platform
@@ -77,6 +78,14 @@ def profile_params(profile, opts, k2):
     return {"k2": k2, **amplitude[profile]}
 
 
+@functools.lru_cache(maxsize=None)
+def fixed_params(model):
+    """The fixed problem parameters a shipped model was trained with (read once per run)."""
+    from greenpc import weights
+
+    return weights.load(models.path(model)).problem["params"]
+
+
 def greenpc_options(params, grid, opts, exact):
     """greenpc's options for one case, or (None, why not): the shipped model, or the closed form."""
     hmatrix = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC", "greenpc_format": "hmatrix",
@@ -85,9 +94,7 @@ def greenpc_options(params, grid, opts, exact):
     if not exact:
         if model not in models.names():
             return None, f"no shipped {model} model"
-        from greenpc import weights
-
-        fixed = weights.load(models.path(model)).problem["params"]
+        fixed = fixed_params(model)
         other = {k: v for k, v in params.items() if k != "k2" and fixed.get(k, 0.0) != v}
         if other:
             return None, f"the shipped {model} model was trained with {fixed}, not {other}"

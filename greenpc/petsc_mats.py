@@ -33,8 +33,7 @@ def aij_from_blocks(blocks, local_shape, global_shape, comm, diagonal=False):
     counts += bool(diagonal)
     indptr = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    index_type = PETSc.IntType if indptr[-1] <= np.iinfo(PETSc.IntType).max else np.int64
-    indices = np.empty(indptr[-1], dtype=index_type)
+    indices = np.empty(indptr[-1], dtype=PETSc.IntType)  # column indices: they fit PETSc's integers
     data = np.empty(indptr[-1], dtype=PETSc.RealType)
     fill = indptr[:-1].copy()
     for rows, cols, values in blocks:

@@ -9,6 +9,11 @@ from .grid import Grid
 from .stencil import assemble_scipy
 
 
+def value_spacing(N, refine=1):
+    """Spacing of the grid whose inverse gives ``coarse_inverse``'s values (N points, ``refine``)."""
+    return 1.0 / (max(refine, 1) * (N + 1))
+
+
 def coarse_inverse(problem, N=32, params=None, refine=1):
     """Points (n, d) of the interior coarse grid and the matrix (L_h^{-1})_ij / h^d (n, n).
 

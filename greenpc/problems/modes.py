@@ -98,8 +98,7 @@ class ResonantModes:
         ``spacing`` is given (k2 a scalar or one per pair)."""
         lam = self.eigenvalues(spacing, xp)
         t = lam - xp.asarray(k2)[..., None]
-        w = xp.exp(-(t / self.width) ** 2)
-        return xp.sum(w / t * self._phi(x, xp) * self._phi(y, xp), axis=-1)
+        return xp.sum(self.window(k2, lam, xp) / t * self._phi(x, xp) * self._phi(y, xp), axis=-1)
 
     def source(self, x, y, k2, xp=np):
         """sum_m w(lambda_m - k2) phi_m(x) phi_m(y): what -lap_x - k2 gives of S, away from delta."""

@@ -198,8 +198,9 @@ def write_model(config, arch, params, record, path):
     problem = {"name": config.problem, "params": config.fixed_params,
                "trained_params": config.trained_params,
                "domain": [[0.0] * config.dim, [1.0] * config.dim]}
-    if config.modes() is not None:
-        problem["modes"] = config.modes().to_dict()
+    modes = config.modes()
+    if modes is not None:
+        problem["modes"] = modes.to_dict()
     weights.save(path, arch, problem, final_params(arch, params), record)
 
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..problems import coarse_inverse
+from ..problems.anchors import value_spacing
 
 
 class Anchors:
@@ -20,8 +21,7 @@ class Anchors:
         grids = np.meshgrid(*[config.anchor_params[n] for n in names], indexing="ij") if names else []
         combos = np.stack([g.ravel() for g in grids], -1) if names else np.zeros((1, 0))
         modes = config.modes()
-        # the anchor values come from the grid anchor_refine times finer than the anchor grid
-        spacing = 1.0 / (max(config.anchor_refine(), 1) * (config.options["anchor_N"] + 1))
+        spacing = value_spacing(config.options["anchor_N"], config.anchor_refine())
         xs, ys, ps, gs = [], [], [], []
         for combo in combos:
             params = {**config.fixed_params, **dict(zip(names, combo))}
