@@ -316,7 +316,7 @@ def _problem(path, problem, architecture):
 
 
 def _check_modes(path, problem, preset):
-    """The optional split-off resonant modes (``problems.modes``): a -lap - k2 preset, a positive
+    """The optional split-off resonant modes (``problems.modes``): a -lap - k2 n^2 preset, a positive
     window width and a finite largest eigenvalue."""
     from .problems.modes import check_resonant
 

@@ -10,7 +10,8 @@ from greenpc import problems, weights
 from greenpc.kernels.learned import LearnedKernel
 from greenpc.model.network import pair_function
 from greenpc.problems import coarse_inverse
-from greenpc.problems.modes import ResonantModes, check_resonant
+from greenpc.problems.modes import ResonantModes, check_resonant, medium_of
+from greenpc.problems.stencil import assemble_scipy
 from greenpc.train import config as cfg
 from greenpc.train.loop import train
 from greenpc.train.sampling import Anchors
@@ -69,14 +70,86 @@ def test_the_source_is_what_the_operator_gives_of_the_resonant_part():
     assert abs(-laplacian - k2 * centre - source) <= 1e-5 * np.abs(laplacian)
 
 
-def test_only_minus_laplacian_minus_k2_in_a_constant_medium_can_be_split():
+def test_only_minus_laplacian_minus_k2_n2_can_be_split():
     check_resonant(problems.get("helmholtz2d"), {"k2": 300.0, "gauss": 0.0, "layers": 0.0})
+    check_resonant(problems.get("helmholtz1d"), {"k2": 300.0, "gauss": 1.0, "layers": 0.0})
+    assert medium_of(problems.get("helmholtz1d"), {"k2": 300.0, "gauss": 0.0, "layers": 0.0}) is None
     with pytest.raises(ValueError, match="not conv1d"):
         check_resonant(problems.get("conv1d"), {})
-    with pytest.raises(ValueError, match=r"constant medium.*'gauss': 1.0"):
-        check_resonant(problems.get("helmholtz1d"), {"k2": 300.0, "gauss": 1.0, "layers": 0.0})
     with pytest.raises(ValueError, match="-train_modes 50: resonant-mode splitting is for"):
         cfg.from_options({"problem": "react1d", "train_modes": "50"})
+
+
+# 1D: 96 sines on a grid of 255 (the Galerkin truncation); 2D: 15 sines per direction span the grid
+MEDIA = [(1, 255, {"gauss": 1.0, "layers": 0.0}), (1, 255, {"gauss": 0.0, "layers": 0.5}),
+         (2, 15, {"gauss": 1.0, "layers": 0.0}), (2, 15, {"gauss": -0.5, "layers": 0.3})]
+
+
+def discrete_generalized_modes(dim, N, medium):
+    """Every eigenpair of the finite-difference -lap_h phi = mu n^2 phi, int n^2 phi^2 = 1 (dense)."""
+    from scipy.linalg import eigh
+
+    grid = problems.Grid(dim, N, "interior")
+    points = grid.coordinates(grid.all_indices())
+    laplacian = assemble_scipy(problems.get(f"helmholtz{dim}d"), grid,
+                               {"k2": 0.0, "gauss": 0.0, "layers": 0.0}).toarray()
+    mu, vectors = eigh(laplacian, np.diag(medium(points, np)))
+    return points, mu, vectors / math.sqrt(grid.h ** dim)
+
+
+@pytest.mark.parametrize("dim, N, medium_params", MEDIA)
+def test_galerkin_modes_on_a_grid_are_the_discrete_generalized_modes(dim, N, medium_params):
+    """The sine-Galerkin modes with the grid's mass matrix against a dense generalized eigensolve: the
+    eigenvalues and the rank-one terms phi_m(x) phi_m(y) (sign-free; summed over degenerate ones)."""
+    params = {"k2": 50.0, **medium_params}
+    medium = medium_of(problems.get(f"helmholtz{dim}d"), params)
+    modes = ResonantModes.for_range(dim, 100.0, 600.0, medium)
+    h = 1.0 / (N + 1)
+    points, mu, vectors = discrete_generalized_modes(dim, N, medium)
+    count = len(modes)
+    assert 5 <= count < N ** dim
+    np.testing.assert_allclose(modes.eigenvalues(h), mu[:count], rtol=1e-9)
+    x, y = pairs(points)
+    k2 = 0.5 * (mu[2] + mu[3]) if abs(mu[3] - mu[2]) > 1e-6 else 0.5 * (mu[1] + mu[2])
+    expected = (vectors[:, :count] * (modes.window(k2, mu[:count]) / (mu[:count] - k2))) @ vectors[:, :count].T
+    got = modes.part(x, y, k2, spacing=h).reshape(expected.shape)
+    assert np.abs(got - expected).max() <= 1e-8 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("medium_params", [{"gauss": 1.0, "layers": 0.0}, {"gauss": 0.0, "layers": -0.6}])
+def test_the_remainder_has_no_pole_in_a_heterogeneous_medium(medium_params):
+    N, width = 31, 30.0
+    h = 1.0 / (N + 1)
+    preset = problems.get("helmholtz1d")
+    modes = ResonantModes.for_range(1, width, 1000.0, medium_of(preset, {"k2": 0.0, **medium_params}))
+    pole = modes.eigenvalues(h)[2]
+    points, _ = coarse_inverse(preset, N, {"k2": 50.0, **medium_params})
+    x, y = pairs(points)
+    remainders, sizes = [], []
+    for k2 in (pole - 1e-3, pole + 1e-3):
+        _, inverse = coarse_inverse(preset, N, {"k2": k2, **medium_params})
+        remainders.append(inverse.ravel() - modes.part(x, y, k2, spacing=h))
+        sizes.append(np.abs(inverse).max())
+    assert min(sizes) > 100.0
+    scale = np.abs(remainders[0]).max()
+    assert scale < 1.0
+    assert np.abs(remainders[1] - remainders[0]).max() < 1e-3 * scale
+
+
+@pytest.mark.parametrize("dim, medium_params, tol", [(1, {"gauss": 0.0, "layers": 0.5}, 1e-6),
+                                                      (2, {"gauss": 1.0, "layers": 0.0}, 1e-5)])
+def test_the_source_in_a_heterogeneous_medium(dim, medium_params, tol):
+    """-lap_x S - k2 n^2(x) S = n^2(x) sum w phi(x) phi(y) for the continuous Galerkin modes."""
+    medium = medium_of(problems.get(f"helmholtz{dim}d"), {"k2": 0.0, **medium_params})
+    modes = ResonantModes.for_range(dim, 60.0, 300.0, medium)
+    k2, d = 210.0, 1e-4
+    x = np.array([[0.31, 0.62]])[:, :dim]
+    y = np.array([[0.55, 0.4]])[:, :dim]
+    centre = modes.part(x, y, k2)
+    laplacian = sum(modes.part(x + d * e, y, k2) - 2 * centre + modes.part(x - d * e, y, k2)
+                    for e in np.eye(dim)) / d ** 2
+    residual = -laplacian - k2 * medium(x, np) * centre - modes.source(x, y, k2)
+    assert abs(residual) <= tol * np.abs(laplacian)
 
 
 TINY = {"problem": "helmholtz1d", "train_param": "k2=50:400", "train_anchor_params": "k2=50:400",

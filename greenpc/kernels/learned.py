@@ -97,9 +97,10 @@ class LearnedKernel(Kernel):
         # spacing (set by the PC) S has the discrete operator's poles
         self.modes, self.spacing = None, None
         if "modes" in model.problem:
-            from ..problems.modes import ResonantModes
+            from ..problems.modes import ResonantModes, medium_of
 
-            self.modes = ResonantModes.from_dict(self.dim, model.problem["modes"])
+            medium = medium_of(preset, model.problem.get("params", {}))
+            self.modes = ResonantModes.from_dict(self.dim, model.problem["modes"], medium)
             self.k2 = float(all_values["k2"])
             self.uses_spacing = True
 

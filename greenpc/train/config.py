@@ -55,8 +55,8 @@ SPECS = (
     Option("anchor_params", str, "", "parameter values of the anchor data, e.g. "
            "theta=0:0.785398:1.570796:2.356194"),
     Option("param", str, "", "trained parameter ranges NAME=LOW:HIGH[:periodic], comma-separated"),
-    Option("modes", float, 0.0, "split off the Laplacian eigenmodes within this width of k2 (-lap - k2 "
-           "presets): the network learns the remainder, which has no poles in k2 (0: off)",
+    Option("modes", float, 0.0, "split off the eigenmodes -lap phi = mu n^2 phi within this width of k2 "
+           "(-lap - k2 n^2 presets): the network learns the remainder, which has no poles in k2 (0: off)",
            check=non_negative),
     Option("lr", float, 3e-3, "Adam learning rate at the start of the first stage", check=positive),
     Option("lr_later", float, 1e-3, "learning rate at the start of every later stage (a finer eps "
@@ -241,10 +241,10 @@ class TrainConfig:
         width = self.options["modes"]
         if not width:
             return None
-        from ..problems.modes import ResonantModes
+        from ..problems.modes import ResonantModes, medium_of
 
         high = self.trained_params["k2"]["high"] if "k2" in self.trained_params else self.fixed_params["k2"]
-        return ResonantModes.for_range(self.dim, width, high)
+        return ResonantModes.for_range(self.dim, width, high, medium_of(self.preset, self.fixed_params))
 
     def to_dict(self):
         return {"problem": self.problem, "fixed_params": self.fixed_params,
