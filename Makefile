@@ -75,6 +75,11 @@ TRAIN_ARGS_helmholtz1d := -train_param k2=50:1000 -train_anchor_params k2=50:200
   -train_modes 100 -train_epochs 200,200,300,500
 TRAIN_ARGS_helmholtz2d := -train_param k2=50:1000 -train_anchor_params k2=50:200:400:700:1000 \
   -train_modes 100 -train_width_scale 2 -train_batch_scale 2 -train_epochs 1000,1000,1000,1000
+# the same 1D family in a heterogeneous medium (a Gaussian inclusion, n^2 = 1 + exp(-|x - 1/2|^2 / 0.045)):
+# the split-off modes are those of -lap phi = mu n^2 phi (problems/modes.py, a sine-Galerkin solve)
+.PHONY: train-helmholtz1d-gauss
+train-helmholtz1d-gauss: $(STAMP)
+	$(TRAIN) -problem helmholtz1d -gauss 1 -train_output $(MODELS)/helmholtz1d-gauss.gpc $(TRAIN_ARGS_helmholtz1d)
 .PHONY: $(addprefix train-,$(SHIPPED) helmholtz1d helmholtz2d)
 train-all: $(addprefix train-,$(SHIPPED))
 $(addprefix train-,$(SHIPPED) helmholtz1d helmholtz2d): train-%: $(STAMP)

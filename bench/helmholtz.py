@@ -86,18 +86,27 @@ def fixed_params(model):
     return weights.load(models.path(model)).problem["params"]
 
 
+def shipped_model(dim, params):
+    """(name, None) of the shipped helmholtz{dim}d model trained for this medium (helmholtz1d, or a
+    variant such as helmholtz1d-gauss), or (None, why none)."""
+    family = f"helmholtz{dim}d"
+    medium = {k: v for k, v in params.items() if k != "k2"}
+    shipped = [m for m in models.names() if m.split("-")[0] == family]
+    for model in shipped:
+        fixed = fixed_params(model)
+        if all(fixed.get(k, 0.0) == v for k, v in medium.items()):
+            return model, None
+    return None, (f"no shipped {family} model for {medium}" if shipped else f"no shipped {family} model")
+
+
 def greenpc_options(params, grid, opts, exact):
     """greenpc's options for one case, or (None, why not): the shipped model, or the closed form."""
     hmatrix = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC", "greenpc_format": "hmatrix",
                "greenpc_hmat_tol": str(opts["hmat_tol"])}
-    model = f"helmholtz{grid.dim}d"
     if not exact:
-        if model not in models.names():
-            return None, f"no shipped {model} model"
-        fixed = fixed_params(model)
-        other = {k: v for k, v in params.items() if k != "k2" and fixed.get(k, 0.0) != v}
-        if other:
-            return None, f"the shipped {model} model was trained with {fixed}, not {other}"
+        model, why = shipped_model(grid.dim, params)
+        if model is None:
+            return None, why
         return {**hmatrix, "greenpc_weights": model, "greenpc_param": f"k2={params['k2']:g}"}, \
             "greenpc (learned)"
     if set(params) != {"k2"}:

@@ -35,6 +35,8 @@ SPECS = (
     Option("dense_max", int, 16384, "largest number of unknowns solved with the dense format"),
     Option("thetas", int, 16, "angles of figure 14 (evenly spread over [0, pi))"),
     Option("peers", str, "none,ilu,gamg,sor", "PETSc preconditioners run beside greenpc"),
+    Option("models", str, "", "shipped models to run in figures 10 and 12 (empty: all); the others "
+           "keep their results from an earlier run"),
     Option("readme", str, "", "write the results tables into this README (between markers)"),
 )
 
@@ -133,18 +135,21 @@ def iterations_figure(path, data, title):
     plt.close(fig)
 
 
-def figure_iterations(opts, dim, name, progress=lambda data: None):
-    """Iterations versus N for every shipped model of this dimension; ``progress(data)`` after each
-    size, so an interrupted run keeps what it measured."""
+def figure_iterations(opts, dim, name, progress=lambda data: None, earlier=None):
+    """Iterations versus N for the shipped models of this dimension (those of -paper_models; the
+    others keep their ``earlier`` results); ``progress(data)`` after each size, so an interrupted run
+    keeps what it measured."""
     candidates = PROBLEMS_1D if dim == 1 else PROBLEMS_2D
     shipped = [p for p in candidates if p in models.names()]
     if not shipped:
         log(f"figure {name}: no shipped {dim}D model ({', '.join(candidates)}); skipped")
         return None
+    chosen = [m for m in opts["models"].split(",") if m]
+    run = [p for p in shipped if p in chosen] if chosen else shipped
     sizes = [int(s) for s in opts[f"sizes_{dim}d"].split(",") if s]
     peers = [p for p in opts["peers"].split(",") if p]
-    data = {}
-    for problem in shipped:
+    data = {p: rows for p, rows in (earlier or {}).items() if p in shipped and p not in run}
+    for problem in run:
         data[problem] = {}
         for N in sizes:
             data[problem][str(N)] = run_all(problem, N, configurations(problem, N, dim, peers,
@@ -364,7 +369,7 @@ def main():
             results[key] = data
             save()
 
-        results[key] = figure_iterations(opts, dim, number, progress)
+        results[key] = figure_iterations(opts, dim, number, progress, results.get(key))
         save()
         if results[key] and rank0:
             iterations_figure(os.path.join(opts["out"], f"{key}.png"), results[key],
