@@ -105,7 +105,7 @@ bench: $(STAMP)
 	$(PY) bench/report.py
 	$(PY) bench/helmholtz.py
 	$(PY) bench/helmholtz.py -helmholtz_dim 1 -helmholtz_sweep_N 256 -helmholtz_sizes 1024,4096 \
-	  -helmholtz_profiles constant -helmholtz_out bench/results/helmholtz1d
+	  -helmholtz_profiles constant,gauss -helmholtz_out bench/results/helmholtz1d
 	for n in 1 2 4; do $(MPIEXEC) -n $$n $(PY) bench/closed_form.py || exit 1; done
 	$(PY) bench/closed_form.py -closed_report
 

@@ -195,3 +195,21 @@ def test_closed_form_table_agrees_across_rank_counts(mpirun, tmp_path):
         assert abs(max(one["dense"]["iterations"]) - max(two["dense"]["iterations"])) <= 1
     assert "Largest difference between rank counts where all converged: dense 0" in \
         (tmp_path / "README.md").read_text()
+
+
+def test_paper_driver_reruns_only_the_chosen_models_and_configurations(mpirun, tmp_path):
+    """bench/paper.py in the paper's protocol on tiny 1D sizes; a second run with -paper_models and
+    -paper_labels redoes only those and keeps every other result of the first."""
+    common = ["bench/paper.py", "-paper_figures", "10", "-paper_peers", "ilu", "-paper_out", str(tmp_path)]
+    mpirun(common + ["-paper_sizes_1d", "8,16", "-paper_models", "react1d"])
+    first = load(tmp_path / "paper.json")["figure10"]
+    assert set(first) == {"react1d"} and (tmp_path / "figure10.png").exists()
+    for row in first["react1d"].values():
+        assert set(row) == {"ilu", "dense", "hmatrix", "hmatrix-r3"}
+        assert row["dense"]["converged"] and row["dense"]["mean"] <= 12
+    mpirun(common + ["-paper_sizes_1d", "16", "-paper_models", "react1d", "-paper_labels", "dense"])
+    second = load(tmp_path / "paper.json")["figure10"]["react1d"]
+    assert set(second) == {"8", "16"} and second["8"] == first["react1d"]["8"]
+    assert set(second["16"]) == {"ilu", "dense", "hmatrix", "hmatrix-r3"}
+    assert second["16"]["hmatrix"] == first["react1d"]["16"]["hmatrix"]
+    assert second["16"]["dense"]["iterations"] == first["react1d"]["16"]["dense"]["iterations"]
