@@ -241,3 +241,30 @@ def test_the_shipped_split_models_precondition_across_k2(name, medium_params):
         its = gmres_iterations(A, M, b)
         assert its is not None and its <= 25, (k2, its)
         assert gmres_iterations(A, np.eye(N), b) is None
+
+
+DOUBLE_CHECK = """
+import numpy as np
+from greenpc import models, weights
+from greenpc.kernels.learned import LearnedKernel
+model = weights.load(models.path("helmholtz1d-gauss"))
+x = np.linspace(0.05, 0.95, 40)[:, None]
+y = np.linspace(0.9, 0.1, 40)[:, None]
+values = []
+for precision in ("single", "double"):
+    kernel = LearnedKernel(model, {"k2": 450.0}, precision=precision)
+    kernel.spacing = 1.0 / 128
+    values.append(kernel(x, y))
+single, double = values
+print(np.abs(single - double).max() / np.abs(double).max())
+"""
+
+
+def test_a_split_kernel_in_double_precision_agrees_with_single():
+    """The modes are added to the network's values in both precisions (in double the network's output
+    can be a read-only view of the device array); run apart, since double precision switches JAX to
+    64 bits for the whole process."""
+    from conftest import run_python
+
+    result = run_python(["-c", DOUBLE_CHECK], timeout=300)
+    assert float(result.stdout.strip().splitlines()[-1]) < 1e-4

@@ -120,5 +120,6 @@ class LearnedKernel(Kernel):
         out = self._batch(self._weights, x.astype(self._dtype), y.astype(self._dtype), self._feats)
         out = np.asarray(out, dtype=np.float64)[:m]
         if self.modes is not None:
-            out += self.modes.part(x[:m], y[:m], self.k2, self.spacing)
+            # (out may be a read-only view of the device array in double precision)
+            out = out + self.modes.part(x[:m], y[:m], self.k2, self.spacing)
         return out

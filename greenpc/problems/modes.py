@@ -160,8 +160,7 @@ class ResonantModes:
 
     def _phi_medium(self, x, xp, spacing):
         _, coefficients, size = self._solve(spacing)
-        k = xp.arange(1, size + 1, dtype=x.dtype)
-        sines = math.sqrt(2.0) * xp.sin(math.pi * x[..., :, None] * k)          # (..., d, K)
+        sines = _sine_basis(x, size, xp)                                        # (..., d, K)
         basis = sines[..., 0, :]
         for i in range(1, self.dim):
             basis = (basis[..., :, None] * sines[..., i, None, :]).reshape(*x.shape[:-1], -1)
@@ -186,6 +185,23 @@ class ResonantModes:
         w = self.window(k2, self.eigenvalues(None, xp), xp)
         total = xp.sum(w * self._phi(x, xp) * self._phi(y, xp), axis=-1)
         return total if self.medium is None else self.medium(x, xp) * total
+
+
+def _sine_basis(x, size, xp):
+    """sqrt(2) sin(k pi x) for k = 1..size: (..., size). With numpy by the recurrence
+    sin((k + 1) t) = 2 cos(t) sin(k t) - sin((k - 1) t): one sine and one cosine per point instead of
+    ``size`` (the kernel evaluates S beside the network on every pair)."""
+    if xp is not np:
+        return math.sqrt(2.0) * xp.sin(math.pi * x[..., None] * xp.arange(1, size + 1, dtype=x.dtype))
+    theta = math.pi * np.asarray(x, dtype=np.float64)
+    out = np.empty(theta.shape + (size,))
+    out[..., 0] = np.sin(theta)
+    two_cos = 2.0 * np.cos(theta)
+    if size > 1:
+        out[..., 1] = two_cos * out[..., 0]
+    for k in range(2, size):
+        out[..., k] = two_cos * out[..., k - 1] - out[..., k - 2]
+    return math.sqrt(2.0) * out
 
 
 def _laplacian_eigenvalues(index, spacing, xp):
