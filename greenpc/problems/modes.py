@@ -153,9 +153,12 @@ class ResonantModes:
             m = xp.asarray(self.index, dtype=x.dtype)
             return xp.prod(math.sqrt(2.0) * xp.sin(math.pi * x[..., None, :] * m), axis=-1)
         if xp is np and x.ndim == 2:
-            # the pairs of a block repeat a few points: evaluate each point once
-            unique, inverse = np.unique(x, axis=0, return_inverse=True)
-            return self._phi_medium(unique, np, spacing)[inverse.ravel()]
+            # the pairs of a block repeat a few points: evaluate each point once (rows compared as
+            # bytes, which np.unique does far faster than with axis=0)
+            x = np.ascontiguousarray(x, dtype=np.float64)
+            rows = x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+            _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+            return self._phi_medium(x[first], np, spacing)[inverse.ravel()]
         return self._phi_medium(x, xp, spacing)
 
     def _phi_medium(self, x, xp, spacing):
@@ -194,14 +197,15 @@ def _sine_basis(x, size, xp):
     if xp is not np:
         return math.sqrt(2.0) * xp.sin(math.pi * x[..., None] * xp.arange(1, size + 1, dtype=x.dtype))
     theta = math.pi * np.asarray(x, dtype=np.float64)
-    out = np.empty(theta.shape + (size,))
-    out[..., 0] = np.sin(theta)
+    rows = np.empty((size,) + theta.shape)        # one contiguous row per k, moved last at the end
+    rows[0] = math.sqrt(2.0) * np.sin(theta)
     two_cos = 2.0 * np.cos(theta)
     if size > 1:
-        out[..., 1] = two_cos * out[..., 0]
+        rows[1] = two_cos * rows[0]
     for k in range(2, size):
-        out[..., k] = two_cos * out[..., k - 1] - out[..., k - 2]
-    return math.sqrt(2.0) * out
+        np.multiply(two_cos, rows[k - 1], out=rows[k])
+        rows[k] -= rows[k - 2]
+    return np.moveaxis(rows, 0, -1)
 
 
 def _laplacian_eigenvalues(index, spacing, xp):
