@@ -306,9 +306,9 @@ def table(rows_by_size, labels):
             cells.append("-" if r is None else (f"{r['mean']:.1f} ± {r['std']:.1f}" if r["converged"]
                                                 else "F"))
         for label in compressed:
-            h = row.get(label, {}).get("details", {})
-            cells.append(f"{h.get('compression_ratio', float('nan')):.1f}x "
-                         f"({h.get('entries_per_row', float('nan')):.0f})")
+            h = (row.get(label) or {}).get("details", {})
+            cells.append(f"{h['compression_ratio']:.1f}x ({h['entries_per_row']:.0f})"
+                         if "compression_ratio" in h else "-")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
