@@ -95,7 +95,10 @@ def test_parametric_configuration_takes_parameter_features():
 @pytest.mark.parametrize("name, options", [
     ("react2d", {}), ("conv2d", {"train_aux_weight_final": "1"}),
     ("helmholtz1d", {"train_param": "k2=50:1000", "train_anchor_params": "k2=50:200:400:700:1000",
-                     "train_modes": "100", "train_epochs": "200,200,300,500"})])
+                     "train_modes": "100", "train_epochs": "200,200,300,500"}),
+    ("helmholtz2d", {"train_param": "k2=50:1000", "train_anchor_params": "k2=50:200:400:700:1000",
+                     "train_modes": "100", "train_width_scale": "2", "train_batch_scale": "2",
+                     "train_epochs": "1000,1000,1000,1000"})])
 def test_the_committed_checkpoints_resume_with_the_makefiles_options(name, options):
     """`make train-NAME` resumes greenpc/models/NAME.gpc.ckpt: an option added since (off by default)
     must not change the fingerprint of the runs that wrote those checkpoints."""
