@@ -57,7 +57,7 @@ HMAT_1D_RANK3 = {**HMAT_1D, "greenpc_hmat_rank": "3"}
 HMAT_2D = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "nystrom",
            "greenpc_hmat_rank_rule": "1"}
 # greenpc's default H-matrix beside it: ACA to a relative 1e-4 (ranks by tolerance, at most 64). The rule's
-# rank 10 for N <= 64 is too low for the learned 2D kernels: at N = 64 conv2d took 150 iterations with
+# rank 10 for N <= 64 is too low for the learned 2D kernels: at N = 64 conv2d took 152 iterations with
 # it against 12 dense, and 11.7 with ACA; react2d 22.3 against 13 dense and 13 with ACA
 HMAT_2D_ACA = {"greenpc_format": "hmatrix"}
 GREENPC = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC"}
@@ -350,7 +350,7 @@ DIFFERENCES = (
     "nearest-point Nystrom) and at rank 3, because the learned kernel's off-diagonal blocks are not "
     "exactly rank 1 as the exact Green's function's are. The 2D H-matrix is reported with the paper's "
     "rank rule (random Nystrom, base rank 10 / 20) and with greenpc's default, ACA to 1e-4 "
-    "(hmatrix-aca): the rule's ranks are too low for the learned conv2d kernel at N = 64 and 96 (150 "
+    "(hmatrix-aca): the rule's ranks are too low for the learned conv2d kernel at N = 64 and 96 (152 "
     "and 93 iterations against 12 and 11 dense), and ACA compresses that kernel little (about 1x "
     "below N = 128) because its noise is not low-rank at 1e-4. The matrices are the finite-difference "
     "operators with boundary rows removed (interior unknowns), scaled as stencil / h^2.")

@@ -94,11 +94,9 @@ class ResonantModes:
         n2_max = float(np.max(medium(grid, np)))
         self.basis = int(basis or max(math.ceil(math.sqrt(BASIS_FACTOR * self.max_eigenvalue * n2_max)
                                                 / math.pi) + 4, MIN_BASIS[self.dim]))
-        self._galerkin = {}
-        mu = self._solve(None, count=None)[0]
+        mu, coefficients, size = self._galerkin(None)
         self.count = int(np.sum(mu <= self.max_eigenvalue))
-        mu, coefficients, size = self._galerkin[None]
-        self._galerkin = {None: (mu[:self.count], coefficients[:, :self.count], size)}
+        self._solved = {None: (mu[:self.count], coefficients[:, :self.count], size)}
 
     @classmethod
     def for_range(cls, dim, width, high, medium=None):
@@ -114,32 +112,34 @@ class ResonantModes:
     def __len__(self):
         return len(self.index) if self.medium is None else self.count
 
-    def _solve(self, spacing, count=0):
-        """(mu, C, K) of the Galerkin problem diag(lambda) c = mu M c in K sines per direction
-        (continuous, or on the grid of ``spacing``, where K is at most the grid's N: higher sines
-        alias): the lowest ``count`` (default len(self)) modes, C^T M C = I."""
-        if spacing not in self._galerkin:
-            from scipy.linalg import eigh
+    def _solve(self, spacing):
+        """(mu, C, K) of this object's modes, continuous or on the grid of ``spacing`` (cached)."""
+        if spacing not in self._solved:
+            mu, coefficients, size = self._galerkin(spacing)
+            self._solved[spacing] = (mu[:self.count], coefficients[:, :self.count], size)
+        return self._solved[spacing]
 
-            nodes, weights = _quadrature(spacing, 2 * self.basis + 16)
-            size = self.basis if spacing is None else min(self.basis, len(nodes))
-            k = np.arange(1, size + 1, dtype=np.float64)
-            sines = math.sqrt(2.0) * np.sin(math.pi * nodes[:, None] * k)        # (Q, K)
-            grid = np.stack(np.meshgrid(*[nodes] * self.dim, indexing="ij"), -1)
-            weighted = self.medium(grid, np) * np.prod(np.meshgrid(*[weights] * self.dim,
-                                                                   indexing="ij"), axis=0)
-            if self.dim == 1:
-                mass = sines.T @ (weighted[:, None] * sines)
-            else:
-                partial = np.einsum("ab,ak,al->bkl", weighted, sines, sines, optimize=True)
-                mass = np.einsum("bkl,bm,bn->kmln", partial, sines, sines, optimize=True)
-                mass = mass.reshape(size ** 2, size ** 2)
-            index = np.array(list(itertools.product(k, repeat=self.dim)))
-            stiffness = _laplacian_eigenvalues(index, spacing, np)
-            mu, coefficients = eigh(np.diag(stiffness), mass)
-            count = len(self) if count == 0 else (count or len(mu))
-            self._galerkin[spacing] = (mu[:count], coefficients[:, :count], size)
-        return self._galerkin[spacing]
+    def _galerkin(self, spacing):
+        """(mu, C, K), every eigenpair of the Galerkin problem diag(lambda) c = mu M c in K sines per
+        direction (continuous, or on the grid of ``spacing``, where K is at most the grid's N: higher
+        sines alias), ascending, with C^T M C = I."""
+        from scipy.linalg import eigh
+
+        nodes, weights = _quadrature(spacing, 2 * self.basis + 16)
+        size = self.basis if spacing is None else min(self.basis, len(nodes))
+        sines = _sine_basis(nodes, size, np)                                   # (Q, K)
+        grid = np.stack(np.meshgrid(*[nodes] * self.dim, indexing="ij"), -1)
+        weighted = self.medium(grid, np) * np.prod(np.meshgrid(*[weights] * self.dim, indexing="ij"),
+                                                   axis=0)
+        if self.dim == 1:
+            mass = sines.T @ (weighted[:, None] * sines)
+        else:
+            partial = np.einsum("ab,ak,al->bkl", weighted, sines, sines, optimize=True)
+            mass = np.einsum("bkl,bm,bn->kmln", partial, sines, sines, optimize=True)
+            mass = mass.reshape(size ** 2, size ** 2)
+        index = np.array(list(itertools.product(np.arange(1.0, size + 1), repeat=self.dim)))
+        mu, coefficients = eigh(np.diag(_laplacian_eigenvalues(index, spacing, np)), mass)
+        return mu, coefficients, size
 
     def eigenvalues(self, spacing=None, xp=np):
         """The modes' eigenvalues, or the finite-difference ones on a grid of ``spacing``."""
