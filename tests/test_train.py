@@ -6,9 +6,9 @@ import pytest
 
 from greenpc import weights
 from greenpc.kernels.learned import LearnedKernel
-from greenpc.model.network import init_params, pair_function
+from greenpc.model.network import final_params, init_params, pair_function
 from greenpc.train import config as cfg
-from greenpc.train.loop import copy_experts, export, train
+from greenpc.train.loop import copy_experts, export, train, trained_part
 
 TINY = {"problem": "react1d", "train_widths": "4,5", "train_epsilons": "0.01,0.005",
         "train_far_width": "8", "train_epochs": "6,6,6", "train_batches_per_epoch": "5",
@@ -82,6 +82,28 @@ def test_export_writes_the_checkpointed_model_of_a_finished_or_unfinished_run(tm
     flat = weights.flatten(trained.params)
     assert flat.keys() == weights.flatten(exported.params).keys()
     assert all(np.array_equal(v, weights.flatten(exported.params)[k]) for k, v in flat.items())
+
+
+def test_export_of_an_early_stage_is_the_network_that_stage_trains(tmp_path):
+    """Before the DD stage the later stages and experts hold random initial values: an exported model
+    of stage k evaluates exactly the first k + 1 stages, as that stage's loss does."""
+    config = cfg.from_options({**TINY, "train_output": str(tmp_path / "tiny.gpc")})
+    arch, stages = config.architecture(), config.stages()
+    params = init_params(arch, 0)
+    x, y = np.array([[0.2], [0.45], [0.7]]), np.array([[0.5], [0.3], [0.7]])
+    for stage in stages:
+        sub, kept = trained_part(arch, params, stage)
+        path = str(tmp_path / f"{stage.name}.gpc")
+        weights.save(path, sub, {"name": "react1d", "params": {}, "trained_params": {},
+                                 "domain": [[0.0], [1.0]]},
+                     final_params(sub, kept), {"steps": 0})
+        values = LearnedKernel(weights.load(path))(x, y)
+        dd = stage.dd and stage.kind == "pde"
+        seen = jax.vmap(pair_function(arch, stages=stage.active, dd=dd), in_axes=(None, 0, 0, None))(
+            params, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), jnp.zeros(0))
+        assert np.allclose(values, np.asarray(seen), rtol=1e-5, atol=1e-6), stage.name
+        assert sub.stages == (stage.active if not dd else arch.stages)
+        assert sub.domain_decomposition == dd
 
 
 def test_parametric_configuration_takes_parameter_features():

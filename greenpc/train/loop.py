@@ -7,6 +7,7 @@ uninterrupted one would.
 import platform
 import sys
 import time
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -209,11 +210,28 @@ def export(config, path, log=print):
     state = ckpt.load(config)
     if state is None:
         raise ckpt.CheckpointError(f"-train_export: there is no checkpoint {config.checkpoint} to export")
-    record = training_record(config, config.stages(), state, state["elapsed"])
+    stages = config.stages()
+    record = training_record(config, stages, state, state["elapsed"])
     record["unfinished"] = f"exported from {config.checkpoint} at step {state['step']}"
-    write_model(config, config.architecture(), state["params"], record, path)
+    # a finished run's checkpoint is past its last stage
+    stage = stages[min(state["stage"], len(stages) - 1)]
+    arch, params = trained_part(config.architecture(), state["params"], stage)
+    write_model(config, arch, params, record, path)
     log(f"wrote {path}: {record['unfinished']}")
     return path
+
+
+def trained_part(arch, params, stage):
+    """The network a training stage evaluates, as a model: before the DD stage, the later stages and the
+    experts still hold their initial values, so the model keeps only the first ``stage.active`` stages
+    and no experts (what that stage's loss sees)."""
+    if stage.dd and stage.kind == "pde":
+        return arch, params
+    k = stage.active
+    arch = replace(arch, epsilons=arch.epsilons[:k], widths=arch.widths[:k], alpha0=arch.alpha0[:k],
+                   subdomains=1)
+    kept = {"far", "boundary"} | {f"stage_{j}" for j in range(k)}
+    return arch, {name: value for name, value in params.items() if name in kept}
 
 
 def command_line():
