@@ -149,17 +149,28 @@ class ResonantModes:
 
     def _phi(self, x, xp, spacing=None):
         """phi_m(x) for every mode: (..., n_modes)."""
-        if self.medium is None:
-            m = xp.asarray(self.index, dtype=x.dtype)
-            return xp.prod(math.sqrt(2.0) * xp.sin(math.pi * x[..., None, :] * m), axis=-1)
         if xp is np and x.ndim == 2:
             # the pairs of a block repeat a few points: evaluate each point once (rows compared as
             # bytes, which np.unique does far faster than with axis=0)
             x = np.ascontiguousarray(x, dtype=np.float64)
             rows = x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
             _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-            return self._phi_medium(x[first], np, spacing)[inverse.ravel()]
-        return self._phi_medium(x, xp, spacing)
+            return self._phi_points(x[first], np, spacing)[inverse.ravel()]
+        return self._phi_points(x, xp, spacing)
+
+    def _phi_points(self, x, xp, spacing):
+        if self.medium is not None:
+            return self._phi_medium(x, xp, spacing)
+        if xp is not np:
+            m = xp.asarray(self.index, dtype=x.dtype)
+            return xp.prod(math.sqrt(2.0) * xp.sin(math.pi * x[..., None, :] * m), axis=-1)
+        # products of the 1D sines, each direction's from one recurrence
+        index = self.index.astype(np.intp) - 1
+        sines = _sine_basis(x, int(index.max(initial=0)) + 1, np)               # (..., d, K)
+        out = sines[..., 0, index[:, 0]]
+        for i in range(1, self.dim):
+            out = out * sines[..., i, index[:, i]]
+        return out
 
     def _phi_medium(self, x, xp, spacing):
         _, coefficients, size = self._solve(spacing)
