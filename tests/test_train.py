@@ -7,6 +7,7 @@ import pytest
 from greenpc import weights
 from greenpc.kernels.learned import LearnedKernel
 from greenpc.model.network import final_params, init_params, pair_function
+from greenpc.train import checkpoint as ckpt
 from greenpc.train import config as cfg
 from greenpc.train.loop import copy_experts, export, train, trained_part
 
@@ -82,6 +83,13 @@ def test_export_writes_the_checkpointed_model_of_a_finished_or_unfinished_run(tm
     flat = weights.flatten(trained.params)
     assert flat.keys() == weights.flatten(exported.params).keys()
     assert all(np.array_equal(v, weights.flatten(exported.params)[k]) for k, v in flat.items())
+    # a checkpoint written at the end of the first stage points at the second one, whose parameters
+    # are still initial: its export is the first stage's network
+    state = ckpt.load(config)
+    ckpt.save(config, state["params"], None, 1, 0, 30, state["history"][:6], 1.0)
+    early = weights.load(export(config, str(tmp_path / "early.gpc"), log=lambda *a: None))
+    assert early.architecture.stages == 1 and not early.architecture.domain_decomposition
+    assert set(early.params) == {"far", "stage_0"}
 
 
 def test_export_of_an_early_stage_is_the_network_that_stage_trains(tmp_path):

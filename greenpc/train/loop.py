@@ -213,8 +213,9 @@ def export(config, path, log=print):
     stages = config.stages()
     record = training_record(config, stages, state, state["elapsed"])
     record["unfinished"] = f"exported from {config.checkpoint} at step {state['step']}"
-    # a finished run's checkpoint is past its last stage
-    stage = stages[min(state["stage"], len(stages) - 1)]
+    # the last stage that trained: a checkpoint at a stage's end points at the next one (epoch 0, its new
+    # parameters still initial, a finished run's past the last stage)
+    stage = stages[state["stage"] - 1 if state["epoch"] == 0 and state["stage"] > 0 else state["stage"]]
     arch, params = trained_part(config.architecture(), state["params"], stage)
     write_model(config, arch, params, record, path)
     log(f"wrote {path}: {record['unfinished']}")
