@@ -318,13 +318,15 @@ def _problem(path, problem, architecture):
 def _check_modes(path, problem, preset):
     """The optional split-off resonant modes (``problems.modes``): a -lap - k2 n^2 preset, a positive
     window width and a finite largest eigenvalue."""
-    from .problems.modes import check_resonant
+    from .problems.modes import WINDOWS, check_resonant
 
     modes = problem["modes"]
-    if not (isinstance(modes, dict) and set(modes) == {"width", "max_eigenvalue"}
-            and all(_is_number(v) for v in modes.values()) and modes["width"] > 0
-            and 0 < modes["max_eigenvalue"] < 1e7):
-        _fail(path, f"has modes {modes!r}, expected {{width > 0, max_eigenvalue in (0, 1e7)}}")
+    if not (isinstance(modes, dict) and {"width", "max_eigenvalue"} <= set(modes)
+            <= {"width", "max_eigenvalue", "window"}
+            and all(_is_number(modes[k]) for k in ("width", "max_eigenvalue")) and modes["width"] > 0
+            and 0 < modes["max_eigenvalue"] < 1e7 and modes.get("window", "symmetric") in WINDOWS):
+        _fail(path, f"has modes {modes!r}, expected {{width > 0, max_eigenvalue in (0, 1e7)"
+                    f"[, window in {WINDOWS}]}}")
     try:
         check_resonant(preset, problem["params"])
     except ValueError as err:

@@ -38,10 +38,11 @@ def test_every_mode_with_discrete_eigenvalues_is_the_discrete_inverse(dim, N, k2
     assert np.abs(total - inverse).max() <= 1e-10 * np.abs(inverse).max()
 
 
-def test_the_remainder_has_no_pole_where_the_greens_function_has_one():
+@pytest.mark.parametrize("window", ["symmetric", "below"])
+def test_the_remainder_has_no_pole_where_the_greens_function_has_one(window):
     N, width = 31, 30.0
     h = 1.0 / (N + 1)
-    modes = ResonantModes.for_range(1, width, 1000.0)
+    modes = ResonantModes.for_range(1, width, 1000.0, window=window)
     pole = modes.eigenvalues(h)[2]                       # the third discrete eigenvalue, ~ 9 pi^2
     points, _ = coarse_inverse(problems.get("shifted1d"), N, {"k2": 50.0})
     x, y = pairs(points)
@@ -57,9 +58,10 @@ def test_the_remainder_has_no_pole_where_the_greens_function_has_one():
     assert np.abs(remainders[1] - remainders[0]).max() < 1e-3 * scale   # and continuous across it
 
 
-def test_the_source_is_what_the_operator_gives_of_the_resonant_part():
+@pytest.mark.parametrize("window", ["symmetric", "below"])
+def test_the_source_is_what_the_operator_gives_of_the_resonant_part(window):
     """-S_xx - k2 S = sum w phi(x) phi(y) (continuous eigenvalues), checked by a second difference."""
-    modes = ResonantModes.for_range(2, 60.0, 400.0)
+    modes = ResonantModes.for_range(2, 60.0, 400.0, window=window)
     k2, d = 250.0, 1e-4
     x = np.array([[0.31, 0.62]])
     y = np.array([[0.55, 0.4]])
@@ -68,6 +70,30 @@ def test_the_source_is_what_the_operator_gives_of_the_resonant_part():
                     for e in np.eye(2)) / d ** 2
     source = modes.source(x, y, k2)
     assert abs(-laplacian - k2 * centre - source) <= 1e-5 * np.abs(laplacian)
+
+
+def test_the_window_below_keeps_every_mode_under_k2_whole_and_the_remainder_only_modes_above():
+    """G_h - S_h with the window "below" is the sum over the modes above k2 alone, and it is smooth
+    (twice differentiable) in k2 where a mode crosses k2."""
+    N, k2 = 31, 300.0
+    h = 1.0 / (N + 1)
+    modes = ResonantModes.for_range(1, 50.0, 1000.0, window="below")
+    lam = modes.eigenvalues(h)
+    w = modes.window(k2, lam)
+    assert np.all(w[lam <= k2] == 1.0) and np.all(w[lam > k2 + 2 * 50.0] < 1e-7)
+    points, inverse = coarse_inverse(problems.get("shifted1d"), N, {"k2": k2})
+    x, y = pairs(points)
+    remainder = inverse.ravel() - modes.part(x, y, k2, spacing=h)
+    everything = every_mode(1, N)
+    lam_all = everything.eigenvalues(h)
+    phi = everything._phi(x, np, h) * everything._phi(y, np, h)
+    above = np.sum(np.where(lam_all > k2, 1.0 - modes.window(k2, lam_all), 0.0) / (lam_all - k2) * phi,
+                   axis=-1)
+    assert np.abs(remainder - above).max() <= 1e-9 * np.abs(remainder).max()
+    # the coefficient (1 - w(t)) / t of one mode, around t = 0: t^3 / width^4 on the right, 0 on the left
+    t = np.array([-10.0, -1.0, 1.0, 5.0, 10.0])
+    coefficient = (1.0 - modes.window(0.0, t)) / t
+    np.testing.assert_allclose(coefficient, np.where(t > 0, t ** 3 / 50.0 ** 4, 0.0), rtol=2e-3, atol=0)
 
 
 def test_only_minus_laplacian_minus_k2_n2_can_be_split():

@@ -19,6 +19,16 @@ form. On a grid of spacing h the finite-difference eigenvalues (4 / h^2) sum_i s
 place of lambda_m: the sine vectors are exactly the discrete eigenvectors, so S_h then carries the poles
 where the discrete operator has them.
 
+The symmetric window leaves in R every mode far below k2, at its full weight 1 / (lambda_m - k2): at
+k2 = 1000 in 2D some 30 modes, an oscillating, non-translation-invariant part that the network learns
+poorly (95% of the anchors' far field missed). The window "below" keeps every mode under k2 in S,
+
+    w(t) = 1 for t <= 0,  exp(-(t / width)^4) for t > 0,
+
+so R holds only modes above k2, where 1 / (lambda_m - k2) is small and smooth: R is close to a
+positive operator's Green's function, singular at the diagonal and decaying away from it. (1 - w) / t
+is t^3 / width^4 near t = 0, so R stays twice continuously differentiable in k2 across every pole.
+
 In a heterogeneous medium, -lap u - k2 n^2(x) u, the modes are those of the generalized problem
 -lap phi = mu n^2 phi with int n^2 phi_m phi_l = delta_ml; then G = sum_m phi_m(x) phi_m(y) / (mu_m - k2),
 and -lap_x S - k2 n^2 S = n^2(x) sum_m w phi_m(x) phi_m(y). They have no closed form: they are computed
@@ -33,8 +43,11 @@ import numpy as np
 
 #: presets whose operator is -lap - k2 n^2(x) (n^2 = 1 for the shifted ones)
 RESONANT_PRESETS = ("shifted1d", "shifted2d", "helmholtz1d", "helmholtz2d")
-#: modes with |lambda_m - k2| beyond this many widths for every k2 are left out (w < 1e-7)
+#: modes with |lambda_m - k2| beyond this many widths for every k2 are left out (w < 1e-7; the window
+#: "below" is under 1e-7 from 2 widths)
 CUTOFF_WIDTHS = 4.0
+#: shapes of the window w(lambda_m - k2)
+WINDOWS = ("symmetric", "below")
 #: the parameters of the Helmholtz presets that make the medium heterogeneous
 MEDIUM_PARAMS = ("gauss", "layers")
 #: the Galerkin sine basis reaches eigenvalues BASIS_FACTOR times the largest mode's, times max n^2,
@@ -76,12 +89,17 @@ class ResonantModes:
         n^2 of a heterogeneous medium (``medium_of``); None: the sine modes of -lap.
     basis : int or None
         Sines per direction of the Galerkin basis (heterogeneous medium; default from BASIS_FACTOR).
+    window : "symmetric" or "below"
+        w(t) = exp(-(t / width)^2), or 1 for every mode below k2 (see the module's docstring).
     """
 
-    def __init__(self, dim, width, max_eigenvalue, medium=None, basis=None):
+    def __init__(self, dim, width, max_eigenvalue, medium=None, basis=None, window="symmetric"):
         if not (width > 0 and math.isfinite(width)):
             raise ValueError(f"the window width must be positive, got {width!r}")
+        if window not in WINDOWS:
+            raise ValueError(f"the window is one of {', '.join(WINDOWS)}, got {window!r}")
         self.dim, self.width, self.max_eigenvalue = int(dim), float(width), float(max_eigenvalue)
+        self.shape = window
         self.medium = medium
         if medium is None:
             top = int(math.floor(math.sqrt(max(self.max_eigenvalue, 0.0)) / math.pi))
@@ -99,15 +117,19 @@ class ResonantModes:
         self._solved = {None: (mu[:self.count], coefficients[:, :self.count], size)}
 
     @classmethod
-    def for_range(cls, dim, width, high, medium=None):
-        return cls(dim, width, high + CUTOFF_WIDTHS * width, medium)
+    def for_range(cls, dim, width, high, medium=None, window="symmetric"):
+        return cls(dim, width, high + CUTOFF_WIDTHS * width, medium, window=window)
 
     def to_dict(self):
-        return {"width": self.width, "max_eigenvalue": self.max_eigenvalue}
+        out = {"width": self.width, "max_eigenvalue": self.max_eigenvalue}
+        if self.shape != "symmetric":          # files written before windows existed stay as they were
+            out["window"] = self.shape
+        return out
 
     @classmethod
     def from_dict(cls, dim, record, medium=None):
-        return cls(dim, record["width"], record["max_eigenvalue"], medium)
+        return cls(dim, record["width"], record["max_eigenvalue"], medium,
+                   window=record.get("window", "symmetric"))
 
     def __len__(self):
         return len(self.index) if self.medium is None else self.count
@@ -183,6 +205,8 @@ class ResonantModes:
     def window(self, k2, eigenvalues, xp=np):
         """w(lambda_m - k2): (..., n_modes) for k2 of shape (...)."""
         t = eigenvalues - xp.asarray(k2)[..., None]
+        if self.shape == "below":
+            return xp.exp(-(xp.maximum(t, 0.0) / self.width) ** 4)
         return xp.exp(-(t / self.width) ** 2)
 
     def part(self, x, y, k2, spacing=None, xp=np):

@@ -58,6 +58,9 @@ SPECS = (
     Option("modes", float, 0.0, "split off the eigenmodes -lap phi = mu n^2 phi within this width of k2 "
            "(-lap - k2 n^2 presets): the network learns the remainder, which has no poles in k2 (0: off)",
            check=non_negative),
+    Option("modes_window", "choice", "symmetric", "which modes S holds: symmetric (w = exp(-(t / width)^2), "
+           "t = mu - k2) or below (every mode under k2 too, so the network learns only modes above k2)",
+           choices=("symmetric", "below")),
     Option("lr", float, 3e-3, "Adam learning rate at the start of the first stage", check=positive),
     Option("lr_later", float, 1e-3, "learning rate at the start of every later stage (a finer eps "
            "or the DD stage start from a trained network)", check=positive),
@@ -88,7 +91,7 @@ SPECS = (
 )
 
 #: options added after checkpoints were committed, with the value that leaves training unchanged
-LATER_OPTIONS = {"modes": 0.0}
+LATER_OPTIONS = {"modes": 0.0, "modes_window": "symmetric"}
 DEFAULT_EPSILONS = {1: (1e-2, 1e-3, 1e-4), 2: (1e-2, 5e-3, 2e-3)}
 DEFAULT_EPOCHS = {1: (500, 500, 1000, 3000), 2: (1000, 1000, 1000, 2000)}
 DEFAULT_SUBDOMAINS = {1: 3, 2: 5}
@@ -244,7 +247,8 @@ class TrainConfig:
         from ..problems.modes import ResonantModes, medium_of
 
         high = self.trained_params["k2"]["high"] if "k2" in self.trained_params else self.fixed_params["k2"]
-        return ResonantModes.for_range(self.dim, width, high, medium_of(self.preset, self.fixed_params))
+        return ResonantModes.for_range(self.dim, width, high, medium_of(self.preset, self.fixed_params),
+                                       self.options["modes_window"])
 
     def to_dict(self):
         return {"problem": self.problem, "fixed_params": self.fixed_params,
