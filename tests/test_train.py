@@ -1,4 +1,6 @@
 """The trainer on a tiny configuration: stages as data, the DD hand-over, training lowers the loss."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,8 @@ from greenpc.model.network import final_params, init_params, pair_function
 from greenpc.train import checkpoint as ckpt
 from greenpc.train import config as cfg
 from greenpc.train.loop import copy_experts, export, train, trained_part
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY = {"problem": "react1d", "train_widths": "4,5", "train_epsilons": "0.01,0.005",
         "train_far_width": "8", "train_epochs": "6,6,6", "train_batches_per_epoch": "5",
@@ -122,19 +126,29 @@ def test_parametric_configuration_takes_parameter_features():
     assert config.fixed_params == {"xi": 0.1}
 
 
-@pytest.mark.parametrize("name, options", [
-    ("react2d", {}), ("conv2d", {"train_aux_weight_final": "1"}),
-    ("helmholtz1d", {"train_param": "k2=50:1000", "train_anchor_params": "k2=50:200:400:700:1000",
-                     "train_modes": "100", "train_epochs": "200,200,300,500"}),
-    ("helmholtz2d", {"train_param": "k2=50:1000", "train_anchor_params": "k2=50:200:400:700:1000",
-                     "train_modes": "100", "train_width_scale": "2", "train_batch_scale": "2",
-                     "train_epochs": "1000,1000,1000,1000"})])
-def test_the_committed_checkpoints_resume_with_the_makefiles_options(name, options):
+def makefile_training_options(name):
+    """The -train_* and preset options of `make train-NAME`, read from the Makefile itself."""
+    import re
+    import shlex
+
+    text = open(os.path.join(ROOT, "Makefile")).read().replace("\\\n", " ")
+    variables = dict(re.findall(r"^(\w+) :=[ \t]*(.*)$", text, re.M))
+    args = variables.get(f"TRAIN_ARGS_{name}", "")
+    args = re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], args)
+    words, options = shlex.split(args), {}
+    for flag, value in zip(words[::2], words[1::2]):
+        options[flag.lstrip("-")] = value
+    return options
+
+
+@pytest.mark.parametrize("name", ["react2d", "conv2d", "helmholtz1d", "helmholtz2d", "rotlap2d"])
+def test_the_committed_checkpoints_resume_with_the_makefiles_options(name):
     """`make train-NAME` resumes greenpc/models/NAME.gpc.ckpt: an option added since (off by default)
     must not change the fingerprint of the runs that wrote those checkpoints."""
     from greenpc.train import checkpoint
 
-    config = cfg.from_options({"problem": name, "train_output": f"greenpc/models/{name}.gpc", **options})
+    options = makefile_training_options(name)
+    config = cfg.from_options({"problem": name, "train_output": f"{ROOT}/greenpc/models/{name}.gpc", **options})
     state = checkpoint.load(config)
     assert state is not None and state["step"] > 0
     assert '"modes"' not in cfg.from_options({"problem": name}).fingerprint()
