@@ -145,10 +145,8 @@ def makefile_training_options(name):
 def test_the_committed_checkpoints_resume_with_the_makefiles_options(name):
     """`make train-NAME` resumes greenpc/models/NAME.gpc.ckpt: an option added since (off by default)
     must not change the fingerprint of the runs that wrote those checkpoints."""
-    from greenpc.train import checkpoint
-
     options = makefile_training_options(name)
     config = cfg.from_options({"problem": name, "train_output": f"{ROOT}/greenpc/models/{name}.gpc", **options})
-    state = checkpoint.load(config)
+    state = ckpt.load(config)
     assert state is not None and state["step"] > 0
     assert '"modes"' not in cfg.from_options({"problem": name}).fingerprint()

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from .. import problems
 from ..model.architecture import Architecture
 from ..options import Option, OptionError, non_negative, positive, read
+from ..problems.modes import WINDOWS
 
 
 def _floats_positive(values):
@@ -60,7 +61,7 @@ SPECS = (
            check=non_negative),
     Option("modes_window", "choice", "symmetric", "which modes S holds: symmetric (w = exp(-(t / width)^2), "
            "t = mu - k2) or below (every mode under k2 too, so the network learns only modes above k2)",
-           choices=("symmetric", "below")),
+           choices=WINDOWS),
     Option("lr", float, 3e-3, "Adam learning rate at the start of the first stage", check=positive),
     Option("lr_later", float, 1e-3, "learning rate at the start of every later stage (a finer eps "
            "or the DD stage start from a trained network)", check=positive),
