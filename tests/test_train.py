@@ -118,6 +118,50 @@ def test_export_of_an_early_stage_is_the_network_that_stage_trains(tmp_path):
         assert sub.domain_decomposition == dd
 
 
+def test_a_later_stage_starts_from_the_trained_network(tmp_path, monkeypatch):
+    """With -train_new_branches zero (the default) the branches a stage adds output 0 when it starts:
+    the network the stage trains is, at its first step, the one the previous stage left. Their initial
+    values (-train_new_branches random) would change it."""
+    from greenpc.train import loop
+
+    starts = {}
+    real = loop.make_epoch
+
+    def recording(config, arch, stage, *args):
+        epoch = real(config, arch, stage, *args)
+
+        def wrapped(params, opt_state, step):
+            starts.setdefault(stage.name, (stage, params))
+            return epoch(params, opt_state, step)
+        return wrapped
+
+    monkeypatch.setattr(loop, "make_epoch", recording)
+    config = cfg.from_options({**TINY, "train_output": str(tmp_path / "tiny.gpc"),
+                               "train_subdomains": "1", "train_epochs": "6,2"})
+    train(config, log=lambda *a: None)
+    arch = config.architecture()
+    x = jnp.asarray(np.linspace(0.05, 0.95, 7)[:, None], jnp.float32)
+    y = jnp.asarray(np.linspace(0.9, 0.1, 7)[:, None], jnp.float32)
+
+    def change(params, k):
+        before, after = (np.asarray(jax.vmap(pair_function(arch, stages=j, dd=False),
+                                             in_axes=(None, 0, 0, None))(params, x, y, jnp.zeros(0)))
+                         for j in (k, k + 1))
+        return np.max(np.abs(after - before)) / np.max(np.abs(before))
+
+    stage, params = starts["eps=0.005"]
+    assert stage.active == 2 and change(params, 1) == 0.0
+    assert change(init_params(arch, 3), 1) > 1e-4
+
+
+def test_default_epochs_follow_the_stages():
+    options = {k: v for k, v in TINY.items() if k != "train_epochs"}
+    plain = cfg.from_options({**options, "train_subdomains": "1"}).stages()
+    assert [s.steps for s in plain] == [500 * 5, 500 * 5]
+    dd = cfg.from_options(options).stages()
+    assert [s.steps for s in dd if s.kind == "pde"] == [500 * 5, 500 * 5, 3000 * 5]
+
+
 def test_parametric_configuration_takes_parameter_features():
     config = cfg.from_options({**TINY, "problem": "rotlap2d", "train_param": "theta=0:3.14159:periodic",
                                "train_anchor_params": "theta=0:1.5", "train_subdomains": "3"})

@@ -74,6 +74,9 @@ SPECS = (
     Option("residual_norm", "choice", "relative", "divide each residual by s_L |G| + N_eps(x, y) "
            "(relative), by the source's peak (source), or not (none)",
            choices=("relative", "source", "none")),
+    Option("new_branches", "choice", "zero", "output layer of the branches a later epsilon stage adds: "
+           "zero (G is unchanged when the stage starts) or random (their initial values, which add "
+           "an O(1) error that the stage first has to undo)", choices=("zero", "random")),
     Option("gate_steps", int, 500, "pretraining steps of the DD gate", check=non_negative),
     Option("gate_width", float, 0.5, "gate pretraining targets: softmax of -|z - seed|^2 / "
            "(width * seed spacing)^2", check=positive),
@@ -216,8 +219,11 @@ class TrainConfig:
     def stages(self):
         """The stage list: one PDE stage per epsilon, then gate pretraining and the DD stage."""
         eps = self.epsilons()
-        epochs = tuple(self.options["epochs"]) or DEFAULT_EPOCHS.get(self.dim)
         dd = self.subdomains() > 1
+        epochs = tuple(self.options["epochs"])
+        if not epochs:      # the defaults: one per epsilon stage, then the DD stage's if there is one
+            default = DEFAULT_EPOCHS[self.dim]
+            epochs = default[:min(len(eps), len(default) - 1)] + (default[-1:] if dd else ())
         if len(epochs) != len(eps) + (1 if dd else 0):
             raise OptionError(f"-train_epochs {epochs}: need one entry per epsilon "
                               f"{'plus one for the DD stage' if dd else ''} ({len(eps) + dd} values)")
@@ -261,8 +267,10 @@ class TrainConfig:
     def fingerprint(self):
         """What must match for a checkpoint to be resumed by this configuration."""
         record = self.to_dict()
+        # new_branches acts only when a stage starts: a run resumed with another value uses it from
+        # its next stage on (the training record keeps the history of the losses)
         for key in ("output", "checkpoint", "checkpoint_minutes", "checkpoint_steps", "resume", "export",
-                    "progress", "threads"):
+                    "progress", "threads", "new_branches"):
             record["options"].pop(key, None)
         # an option added later counts only when used, so earlier runs' checkpoints still resume
         for key, off in LATER_OPTIONS.items():

@@ -60,6 +60,17 @@ def copy_experts(config, arch, params):
     return {**params, "experts": experts}
 
 
+def silence_branches(params, k):
+    """Stage k's near and middle branches with a zero output layer: G does not change when the stage
+    starts, the branches learn from there (their hidden layers as soon as the output layer moves)."""
+    stage = dict(params[f"stage_{k}"])
+    for branch in ("near", "middle"):
+        layers = dict(stage[branch])
+        layers["output"] = jax.tree_util.tree_map(jnp.zeros_like, layers["output"])
+        stage[branch] = layers
+    return {**params, f"stage_{k}": stage}
+
+
 def make_epoch(config, arch, stage, opt, anchors, sample, total_pde_steps):
     """A jitted function running one epoch (batches_per_epoch steps) of a stage."""
     per_epoch = config.options["batches_per_epoch"]
@@ -156,6 +167,9 @@ def train(config, log=print):
     for index in range(state["stage"], len(stages)):
         stage = stages[index]
         fresh = not (index == state["stage"] and state["epoch"] > 0)
+        if fresh and stage.kind == "pde" and not stage.dd and index > 0 \
+                and config.options["new_branches"] == "zero":
+            params = silence_branches(params, stage.active - 1)
         if fresh and stage.dd and not (index > 0 and stages[index - 1].dd):
             params = copy_experts(config, arch, params)
         opt = optimizer(config, stage, params)
