@@ -6,7 +6,7 @@ local rows, build the kernel matrix on this rank's rows in the chosen format, fi
 (scale, boundary rows, diagonal). ``apply`` is one product with the assembled matrices.
 
 Options (prefix-aware, see ``greenpc.pc.options.SPECS`` for the full table with defaults):
--greenpc_weights, -greenpc_kernel, -greenpc_param, -greenpc_precision, -greenpc_format,
+-greenpc_weights, -greenpc_kernel, -greenpc_param, -greenpc_precision, -greenpc_gate_tol, -greenpc_format,
 -greenpc_dense_max, -greenpc_decay_tol, -greenpc_decay_radius, -greenpc_decay_rows,
 -greenpc_sparse_nnz, -greenpc_sparse_radius, -greenpc_hmat_leaf_size, -greenpc_hmat_eta,
 -greenpc_hmat_compressor, -greenpc_hmat_rank, -greenpc_hmat_rank_rule, -greenpc_hmat_tol,
@@ -57,7 +57,7 @@ def make_kernel(opts):
     from ..kernels.learned import LearnedKernel
 
     model = weights.load(models.resolve(opts["weights"]))
-    return LearnedKernel(model, params, opts["precision"]), model
+    return LearnedKernel(model, params, opts["precision"], gate_tol=opts["gate_tol"]), model
 
 
 class GreenPC:
