@@ -4,7 +4,8 @@
     python bench/kernel_flops.py -flops_pairs 65536 -flops_chunks 4096,32768,262144
 
 For every shipped model, the network's cost per pair is counted from its architecture: each dense layer
-is in x out multiply-adds (the domain-decomposition experts Q times), two FLOPs each; biases, tanh and
+is in x out multiply-adds (the domain-decomposition experts Q times, or as many as the kernel evaluates
+when a gate over the parameters leaves some out, ``-greenpc_gate_tol``), two FLOPs each; biases, tanh and
 the scale exponentials are left out, so the figure is a lower bound of the work done. XLA's own
 count of the compiled evaluator is recorded beside it. Throughput is measured two ways, per precision
 (greenpc's ``LearnedKernel`` with precision "single" / "double"):
@@ -101,12 +102,16 @@ def measure_model(name, precision, chunks, opts, matmul, tanh):
     model = weights.load(models.path(name))
     trained = model.problem.get("trained_params", {})
     values = {k: spec["low"] for k, spec in trained.items()}
-    macs = multiply_adds(model.params)
+    # the network the kernel evaluates: a parametric model's lightly weighed experts are left out
+    # (-greenpc_gate_tol), so count the parameters it keeps
+    evaluated = LearnedKernel(model, values, precision)
+    macs = multiply_adds(evaluated._weights)
     flops_per_pair = 2 * macs
     reference = matmul[PRECISIONS[precision]]["best"]
     out = {"model": name, "precision": precision, "multiply_adds_per_pair": macs,
            "flops_per_pair": flops_per_pair, "architecture": model.architecture.to_dict(),
-           "matmul_flops": reference, "chunks": []}
+           "matmul_flops": reference, "chunks": [],
+           "experts": list(evaluated.experts[:2]) if evaluated.experts else None}
     # the kernel's default chunk first (what the preconditioner uses), then the others asked for
     for chunk in [None] + list(chunks):
         kernel = LearnedKernel(model, values, precision, **({"chunk": chunk} if chunk else {}))
