@@ -111,6 +111,7 @@ def measure_model(name, precision, chunks, opts, matmul, tanh):
     out = {"model": name, "precision": precision, "multiply_adds_per_pair": macs,
            "flops_per_pair": flops_per_pair, "architecture": model.architecture.to_dict(),
            "matmul_flops": reference, "chunks": [],
+           "params": values,      # a parametric model is measured at the low end of its range
            "experts": list(evaluated.experts[:2]) if evaluated.experts else None}
     # the kernel's default chunk first (what the preconditioner uses), then the others asked for
     for chunk in [None] + list(chunks):

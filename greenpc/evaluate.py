@@ -10,8 +10,9 @@ import sys
 import numpy as np
 
 from . import models, problems, weights
+from .kernels.base import GATE_TOL
 from .kernels.learned import LearnedKernel
-from .options import Option, positive, read
+from .options import Option, fraction_or_zero, positive, read
 
 SPECS = (
     Option("weights", str, "", "weight file or shipped model name"),
@@ -19,6 +20,9 @@ SPECS = (
     Option("param", str, "", "parameters NAME=VALUE[,NAME=VALUE] of a parametric model"),
     Option("plot", str, "", "save slices of the kernel against the discrete inverse (PNG)"),
     Option("near", float, 3.0, "near-diagonal band |x - y| <= near * h", check=positive),
+    Option("gate_tol", float, GATE_TOL, "leave out the DD experts a gate over the parameters weighs "
+           "with at most this in all (as -greenpc_gate_tol; 0: evaluate all)",
+           check=fraction_or_zero),
 )
 
 
@@ -91,7 +95,7 @@ def main(argv=None):
         print(help_text(SPECS, title="python -m greenpc.evaluate options:"))
         return 0
     model = weights.load(models.resolve(opts["weights"]))
-    kernel = LearnedKernel(model, parse_params(opts["param"]))
+    kernel = LearnedKernel(model, parse_params(opts["param"]), gate_tol=opts["gate_tol"])
     result, (grid, points, learned, exact) = errors(kernel, model, opts["N"], opts["near"])
     print(f"{kernel.describe()} on N = {opts['N']}: relative error overall {result['overall']:.3e}, "
           f"near the diagonal {result['near']:.3e}, away from it {result['far']:.3e}")

@@ -116,3 +116,7 @@ def non_negative(value):
 
 def fraction(value):
     return None if 0 < value < 1 else "expected a value in (0, 1)"
+
+
+def fraction_or_zero(value):
+    return None if 0 <= value < 1 else "expected a value in [0, 1)"

@@ -54,10 +54,21 @@ def test_a_gate_on_one_expert_evaluates_that_expert_alone(tmp_path):
     assert np.allclose(one(x, y), full(x, y), rtol=1e-5, atol=1e-6 * np.abs(full(x, y)).max())
 
 
-def test_random_gate_weights_are_the_networks_softmax(tmp_path):
+def test_gate_weights_are_the_networks_gate(tmp_path):
+    """The numpy gate the kernel prunes with is the flax gate the network mixes its experts with."""
+    import jax
+    import jax.numpy as jnp
+
+    from greenpc.model.network import MLP, Jet
+
     model = parametric_dd_model(tmp_path)
-    w = gate_weights(model, np.array([np.cos(0.6), np.sin(0.6)]))
-    assert w.shape == (4,) and np.isclose(w.sum(), 1.0) and np.all(w > 0)
+    a = model.architecture
+    for theta in (0.0, 0.6, 2.0):
+        feats = np.array([np.cos(2 * theta), np.sin(2 * theta)])
+        logits = MLP(a.aux_width, a.aux_depth, out=a.subdomains).apply(
+            {"params": model.params["gate"]}, Jet(jnp.asarray(feats, jnp.float32))).value
+        expected = np.asarray(jax.nn.softmax(logits), np.float64)
+        assert np.allclose(gate_weights(model, feats), expected, rtol=1e-5, atol=1e-7)
     with pytest.raises(KernelError, match="gate_tol"):
         LearnedKernel(model, {"theta": 0.3}, gate_tol=1.5)
 

@@ -119,9 +119,10 @@ def test_export_of_an_early_stage_is_the_network_that_stage_trains(tmp_path):
 
 
 def test_a_later_stage_starts_from_the_trained_network(tmp_path, monkeypatch):
-    """With -train_new_branches zero (the default) the branches a stage adds output 0 when it starts:
-    the network the stage trains is, at its first step, the one the previous stage left. Their initial
-    values (-train_new_branches random) would change it."""
+    """With -train_new_branches zero (the default) the branches an epsilon stage adds output 0 when it
+    starts: the network the stage trains is, at its first step, the one the previous stage left. Their
+    initial values (-train_new_branches random) would change it. The first stage starts from the
+    initial parameters, and the DD experts are copies of the trained last stage, not silenced."""
     from greenpc.train import loop
 
     starts = {}
@@ -136,10 +137,10 @@ def test_a_later_stage_starts_from_the_trained_network(tmp_path, monkeypatch):
         return wrapped
 
     monkeypatch.setattr(loop, "make_epoch", recording)
-    config = cfg.from_options({**TINY, "train_output": str(tmp_path / "tiny.gpc"),
-                               "train_subdomains": "1", "train_epochs": "6,2"})
+    config = cfg.from_options({**TINY, "train_output": str(tmp_path / "tiny.gpc")})
     train(config, log=lambda *a: None)
     arch = config.architecture()
+    initial = init_params(arch, int(TINY["train_seed"]))
     x = jnp.asarray(np.linspace(0.05, 0.95, 7)[:, None], jnp.float32)
     y = jnp.asarray(np.linspace(0.9, 0.1, 7)[:, None], jnp.float32)
 
@@ -149,9 +150,14 @@ def test_a_later_stage_starts_from_the_trained_network(tmp_path, monkeypatch):
                          for j in (k, k + 1))
         return np.max(np.abs(after - before)) / np.max(np.abs(before))
 
+    first = starts["eps=0.01"][1]
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(first["stage_0"]),
+                                                    jax.tree_util.tree_leaves(initial["stage_0"])))
     stage, params = starts["eps=0.005"]
     assert stage.active == 2 and change(params, 1) == 0.0
-    assert change(init_params(arch, 3), 1) > 1e-4
+    assert change(initial, 1) > 1e-4
+    experts = starts["dd Q=2"][1]["experts"]
+    assert all(np.abs(experts[b]["output"]["kernel"]).max() > 0 for b in ("near", "middle"))
 
 
 def test_default_epochs_follow_the_stages():

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .. import problems
-from .base import Kernel, KernelError
+from .base import GATE_TOL, Kernel, KernelError
 
 
 def parameter_values(model, given):
@@ -40,10 +40,6 @@ def parameter_values(model, given):
 
 _EVALUATORS = {}
 
-#: default -greenpc_gate_tol: the DD experts a parametric model's gate weighs with less than this in all
-#: are left out of its evaluation. On helmholtz1d and helmholtz1d-gauss (k2 = 50..1000) it keeps 2-5 of
-#: the 9 experts and changes the kernel by at most 5e-6 relative (float32 rounding is 3e-8)
-GATE_TOL = 1e-3
 
 
 def gate_weights(model, features):
@@ -91,7 +87,8 @@ def _squeeze(tree):
 
 def compiled_evaluator(arch):
     """One jitted pairwise evaluator per architecture, weights as arguments: a second PC set-up with
-    the same kind of model (another weight file, other parameter values) reuses the compiled code.
+    the same kind of model (another weight file, other parameter values) reuses the compiled code; a
+    parametric model with DD experts compiles once per number of experts its gate keeps.
     Compiled code also persists across runs in JAX's cache (``GREENPC_JAX_CACHE``, default
     ~/.cache/greenpc/jax; empty to disable), which saves seconds to minutes per set-up on 2 cores."""
     import json
@@ -140,12 +137,12 @@ class LearnedKernel(Kernel):
         # left out (each costs as much as a stage)
         arch, weights = model.architecture, model.params
         self.experts = None
+        if not 0.0 <= gate_tol < 1.0:
+            raise KernelError(f"-greenpc_gate_tol must be in [0, 1), got {gate_tol!r}")
         if arch.domain_decomposition and arch.gate_input == "params":
-            if not 0.0 <= gate_tol < 1.0:
-                raise KernelError(f"-greenpc_gate_tol must be in [0, 1), got {gate_tol!r}")
             r = gate_weights(model, self.features)
             kept = kept_experts(r, gate_tol)
-            self.experts = (len(kept), arch.subdomains, float(1.0 - r[kept].sum()))
+            self.experts = (len(kept), arch.subdomains, float(np.delete(r, kept).sum()))
             if len(kept) < arch.subdomains:
                 arch, weights = without_experts(model, kept)
         self._weights = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), weights)

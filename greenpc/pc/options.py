@@ -2,7 +2,8 @@
 
 With a KSP prefix ``inner_`` the options read are ``-inner_greenpc_*``.
 """
-from ..options import Option, fraction, non_negative, positive
+from ..kernels.base import GATE_TOL
+from ..options import Option, fraction, fraction_or_zero, non_negative, positive
 
 FORMATS = ("auto", "dense", "sparse", "hmatrix")
 COMPRESSORS = ("aca", "nystrom", "nystrom_nearest")
@@ -33,9 +34,9 @@ SPECS = (
            check=_params),
     Option("precision", "choice", "single", "network evaluation precision",
            choices=("single", "double")),
-    Option("gate_tol", float, 1e-3, "leave out the DD experts of a parametric model (a gate over the "
-           "parameters) whose gate weights sum to less than this (0: evaluate all)",
-           check=lambda v: None if 0 <= v < 1 else "expected a value in [0, 1)"),
+    Option("gate_tol", float, GATE_TOL, "leave out the DD experts of a parametric model (a gate over "
+           "the parameters) whose gate weights sum to at most this (0: evaluate all)",
+           check=fraction_or_zero),
     Option("format", "choice", "auto", "dense, sparse (section 4), hmatrix, or auto (eq. 42 "
            "decay test)", choices=FORMATS),
     Option("dense_max", int, 4096, "auto chooses dense only up to this many points",
