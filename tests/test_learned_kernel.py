@@ -1,4 +1,5 @@
 """A learned kernel leaves out the DD experts that a gate over the parameters barely weighs."""
+import jax
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -29,8 +30,8 @@ def parametric_dd_model(tmp_path, favourite=None):
     """A random 2D model whose gate sees two parameter features; ``favourite`` gets all the weight."""
     arch = Architecture(dim=2, epsilons=(1e-2, 5e-3), widths=(4, 5), alpha0=(0.0, 0.0), n_features=2,
                         far_width=6, subdomains=4, gate_input="params")
-    params = init_params(arch, 0)
-    params = {k: v for k, v in params.items()}
+    # float32 whatever JAX's precision is (a test earlier in the run may have switched it to 64 bits)
+    params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), dict(init_params(arch, 0)))
     if favourite is not None:
         bias = np.zeros(arch.subdomains, np.float32)
         bias[favourite] = 60.0
@@ -56,7 +57,6 @@ def test_a_gate_on_one_expert_evaluates_that_expert_alone(tmp_path):
 
 def test_gate_weights_are_the_networks_gate(tmp_path):
     """The numpy gate the kernel prunes with is the flax gate the network mixes its experts with."""
-    import jax
     import jax.numpy as jnp
 
     from greenpc.model.network import MLP, Jet
