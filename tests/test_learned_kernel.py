@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from greenpc import models, weights
 from greenpc.kernels.base import KernelError
-from greenpc.kernels.learned import LearnedKernel, gate_weights, kept_experts
+from greenpc.kernels.learned import LearnedKernel, kept_experts
 from greenpc.model.architecture import Architecture
 from greenpc.model.network import final_params, init_params
 
@@ -55,20 +55,27 @@ def test_a_gate_on_one_expert_evaluates_that_expert_alone(tmp_path):
     assert np.allclose(one(x, y), full(x, y), rtol=1e-5, atol=1e-6 * np.abs(full(x, y)).max())
 
 
-def test_gate_weights_are_the_networks_gate(tmp_path):
-    """The numpy gate the kernel prunes with is the flax gate the network mixes its experts with."""
+def test_the_network_is_the_gate_weighted_sum_of_its_one_expert_models(tmp_path):
+    """G = sum_q r_q G_q, G_q the model with expert q alone: the gate weights the kernel prunes with
+    are the ones the network mixes its experts with, and a model cut to one expert is that expert."""
     import jax.numpy as jnp
 
-    from greenpc.model.network import MLP, Jet
+    from greenpc.kernels.learned import without_experts
+    from greenpc.model.network import gate_weights, pair_function
 
     model = parametric_dd_model(tmp_path)
-    a = model.architecture
+    rng = np.random.default_rng(2)
+    x, y = (jnp.asarray(rng.uniform(0.05, 0.95, (300, 2)), jnp.float32) for _ in range(2))
+
+    def values(arch, params, feats):
+        return np.asarray(jax.vmap(pair_function(arch), in_axes=(None, 0, 0, None))(params, x, y, feats))
+
     for theta in (0.0, 0.6, 2.0):
-        feats = np.array([np.cos(2 * theta), np.sin(2 * theta)])
-        logits = MLP(a.aux_width, a.aux_depth, out=a.subdomains).apply(
-            {"params": model.params["gate"]}, Jet(jnp.asarray(feats, jnp.float32))).value
-        expected = np.asarray(jax.nn.softmax(logits), np.float64)
-        assert np.allclose(gate_weights(model, feats), expected, rtol=1e-5, atol=1e-7)
+        feats = jnp.asarray([np.cos(2 * theta), np.sin(2 * theta)], jnp.float32)
+        r = np.asarray(gate_weights(model.architecture, model.params, feats))
+        mixed = sum(r[q] * values(*without_experts(model, [q]), feats) for q in range(len(r)))
+        full = values(model.architecture, model.params, feats)
+        assert np.allclose(mixed, full, rtol=1e-4, atol=1e-5 * np.abs(full).max())
     with pytest.raises(KernelError, match="gate_tol"):
         LearnedKernel(model, {"theta": 0.3}, gate_tol=1.5)
 

@@ -38,22 +38,6 @@ def parameter_values(model, given):
     return values
 
 
-_EVALUATORS = {}
-
-
-
-def gate_weights(model, features):
-    """The gate's weights r(p) of a model whose DD gate sees only the parameter features (numpy)."""
-    layers = model.params["gate"]
-    z = np.asarray(features, dtype=np.float64)
-    depth = model.architecture.aux_depth
-    for i in range(depth):
-        z = np.tanh(z @ layers[f"hidden_{i}"]["kernel"] + layers[f"hidden_{i}"]["bias"])
-    logits = z @ layers["output"]["kernel"] + layers["output"]["bias"]
-    w = np.exp(logits - logits.max())
-    return w / w.sum()
-
-
 def kept_experts(weights, tol):
     """Indices of the experts to evaluate, largest weight first, until the rest weigh at most ``tol``."""
     order = np.argsort(-weights, kind="stable")
@@ -67,22 +51,22 @@ def without_experts(model, kept):
     their logits is their weights renormalized); one expert becomes the plain last stage."""
     from dataclasses import replace
 
+    from jax.tree_util import tree_map
+
     arch, params = model.architecture, dict(model.params)
-    experts = {k: v for k, v in params.pop("experts").items()}
-    pick = lambda tree: {k: pick(v) if isinstance(v, dict) else v[kept] for k, v in tree.items()}  # noqa: E731
+    experts = params.pop("experts")
     if len(kept) == 1:
         params.pop("gate")
-        one = pick(experts)
-        params[f"stage_{arch.stages - 1}"] = {k: _squeeze(v) for k, v in one.items()}
+        params[f"stage_{arch.stages - 1}"] = tree_map(lambda a: a[kept[0]], experts)
         return replace(arch, subdomains=1), params
-    gate = {**params["gate"], "output": {"kernel": params["gate"]["output"]["kernel"][:, kept],
-                                         "bias": params["gate"]["output"]["bias"][kept]}}
-    params.update(experts=pick(experts), gate=gate)
+    output = params["gate"]["output"]
+    params["gate"] = {**params["gate"], "output": {"kernel": output["kernel"][:, kept],
+                                                   "bias": output["bias"][kept]}}
+    params["experts"] = tree_map(lambda a: a[kept], experts)
     return replace(arch, subdomains=len(kept)), params
 
 
-def _squeeze(tree):
-    return {k: _squeeze(v) if isinstance(v, dict) else v[0] for k, v in tree.items()}
+_EVALUATORS = {}
 
 
 def compiled_evaluator(arch):
@@ -140,7 +124,10 @@ class LearnedKernel(Kernel):
         if not 0.0 <= gate_tol < 1.0:
             raise KernelError(f"-greenpc_gate_tol must be in [0, 1), got {gate_tol!r}")
         if arch.domain_decomposition and arch.gate_input == "params":
-            r = gate_weights(model, self.features)
+            from ..model.network import gate_weights
+
+            r = np.asarray(gate_weights(arch, model.params, jnp.asarray(self.features, jnp.float32)),
+                           np.float64)
             kept = kept_experts(r, gate_tol)
             self.experts = (len(kept), arch.subdomains, float(np.delete(r, kept).sum()))
             if len(kept) < arch.subdomains:

@@ -266,6 +266,13 @@ def pair_jet(arch, stages=None, dd=None):
     return g
 
 
+def gate_weights(arch, params, z):
+    """The DD gate's weights r (softmax) at its input z: the parameter features for a gate over the
+    parameters, centred(y) for a gate over the source (for pruning, inspection and tests)."""
+    gate = MLP(arch.aux_width, arch.aux_depth, out=arch.subdomains)
+    return jax.nn.softmax(gate.apply({"params": params["gate"]}, Jet(z)).value)
+
+
 def stage_exponents(arch, params, k, y, feats):
     """(alpha, beta) of stage k's branches at source y (for inspection and tests)."""
     scales = MLP(arch.aux_width, arch.aux_depth, out=4, zero_output=True)
