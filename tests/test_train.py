@@ -200,3 +200,48 @@ def test_the_committed_checkpoints_resume_with_the_makefiles_options(name):
     state = ckpt.load(config)
     assert state is not None and state["step"] > 0
     assert '"modes"' not in cfg.from_options({"problem": name}).fingerprint()
+
+
+def test_fine_tuning_starts_from_the_model_and_trains_only_the_final_network(tmp_path, monkeypatch):
+    """-train_init: the final stage starts from the file's network (bit for bit, no expert copy, no
+    silenced branches) at the step the earlier stages would have ended, on another medium (shifted1d,
+    k2 = 50 -> 80). It starts far closer to the new solution than a run from random parameters does to its own,
+    and a file of another network or preset is refused with the option's name."""
+    from greenpc.options import OptionError
+    from greenpc.train import loop
+
+    tiny = {**TINY, "problem": "shifted1d"}
+    starts, firsts = {}, {}
+    real = loop.make_epoch
+
+    def recording(config, arch, stage, *args):
+        epoch = real(config, arch, stage, *args)
+
+        def wrapped(params, opt_state, step):
+            out = epoch(params, opt_state, step)
+            starts.setdefault((config.output, stage.name), (int(step), params))
+            firsts.setdefault((config.output, stage.name), float(out[2]["total"]))
+            return out
+        return wrapped
+
+    monkeypatch.setattr(loop, "make_epoch", recording)
+    source, tuned = str(tmp_path / "k50.gpc"), str(tmp_path / "k80.gpc")
+    train(cfg.from_options({**tiny, "k2": "50", "train_output": source}), log=lambda *a: None)
+    config = cfg.from_options({**tiny, "k2": "80", "train_output": tuned, "train_init": source})
+    _, record = train(config, log=lambda *a: None)
+    assert [name for out, name in starts if out == tuned] == ["dd Q=2"]
+    step, params = starts[(tuned, "dd Q=2")]
+    assert step == 2 * 30 + 10 and record["steps"] == 100
+    flat, start = weights.flatten(weights.load(source).params), weights.flatten(params)
+    assert flat.keys() <= start.keys()
+    assert all(np.array_equal(v, np.asarray(start[k])) for k, v in flat.items())
+    assert record["fine_tuned_from"]["file"] == source
+    assert weights.load(tuned).architecture == config.architecture()
+    # the loss of the fine-tuned stage's first epoch against that of a run from random parameters
+    assert firsts[(tuned, "dd Q=2")] < 0.1 * firsts[(source, "eps=0.01")]
+    with pytest.raises(OptionError, match=r"-train_init .*widths \[4, 5\] \(this run: \[4, 6\]\)"):
+        train(cfg.from_options({**tiny, "train_widths": "4,6", "train_output": tuned,
+                                "train_init": str(source)}), log=lambda *a: None)
+    with pytest.raises(OptionError, match=r"-train_init .*for 'shifted1d', this run trains 'react1d'"):
+        train(cfg.from_options({**TINY, "train_output": tuned, "train_init": str(source)}),
+              log=lambda *a: None)

@@ -77,6 +77,9 @@ SPECS = (
     Option("new_branches", "choice", "zero", "output layer of the branches a later epsilon stage adds: "
            "zero (G is unchanged when the stage starts) or random (their initial values, which add "
            "an O(1) error that the stage first has to undo)", choices=("zero", "random")),
+    Option("init", str, "", "fine-tune: start from this weight file or shipped model (same preset and "
+           "architecture, e.g. the family in another medium) and train only the final network, for the "
+           "last stage's epochs"),
     Option("gate_steps", int, 500, "pretraining steps of the DD gate", check=non_negative),
     Option("gate_width", float, 0.5, "gate pretraining targets: softmax of -|z - seed|^2 / "
            "(width * seed spacing)^2", check=positive),
@@ -95,7 +98,7 @@ SPECS = (
 )
 
 #: options added after checkpoints were committed, with the value that leaves training unchanged
-LATER_OPTIONS = {"modes": 0.0, "modes_window": "symmetric"}
+LATER_OPTIONS = {"modes": 0.0, "modes_window": "symmetric", "init": ""}
 DEFAULT_EPSILONS = {1: (1e-2, 1e-3, 1e-4), 2: (1e-2, 5e-3, 2e-3)}
 DEFAULT_EPOCHS = {1: (500, 500, 1000, 3000), 2: (1000, 1000, 1000, 2000)}
 DEFAULT_SUBDOMAINS = {1: 3, 2: 5}

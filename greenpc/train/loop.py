@@ -16,6 +16,7 @@ import optax
 
 from ..model.network import final_params, init_params
 from . import checkpoint as ckpt
+from . import warm
 from .loss import make_gate_loss, make_loss
 from .sampling import Anchors, make_sampler
 
@@ -156,6 +157,11 @@ def train(config, log=print):
     if state is None:
         state = {"params": init_params(arch, config.options["seed"]), "stage": 0, "epoch": 0,
                  "step": 0, "history": [], "elapsed": 0.0, "opt_leaves": None}
+        if config.options["init"]:
+            state["params"], state["stage"], state["step"] = warm.initial_state(
+                config, arch, stages, state["params"])
+            log(f"fine-tuning {config.options['init']}: stage {stages[state['stage']].name} only "
+                f"(step {state['step']} of {total_steps})")
     else:
         log(f"resuming {config.checkpoint}: stage {state['stage']} epoch {state['epoch']} "
             f"(step {state['step']} of {total_steps})")
@@ -164,9 +170,11 @@ def train(config, log=print):
     last_save = time.time()
     start = time.time() - state["elapsed"]
     every = config.options["checkpoint_steps"]
+    # a fine-tuned run's network is trained already: no stage start changes it
+    fresh_start = not config.options["init"]
     for index in range(state["stage"], len(stages)):
         stage = stages[index]
-        fresh = not (index == state["stage"] and state["epoch"] > 0)
+        fresh = fresh_start and not (index == state["stage"] and state["epoch"] > 0)
         if fresh and stage.kind == "pde" and not stage.dd and index > 0 \
                 and config.options["new_branches"] == "zero":
             params = silence_branches(params, stage.active - 1)
@@ -269,6 +277,7 @@ def training_record(config, stages, state, elapsed):
         "history": [[None if isinstance(v, float) and np.isnan(v) else v for v in row]
                     for row in history[::stride]],
         "stages": [s.__dict__ for s in stages], "config": config.to_dict(), "versions": versions(),
+        **({"fine_tuned_from": warm.provenance(config)} if config.options["init"] else {}),
         "machine": f"{platform.machine()} {platform.processor() or ''} {jax.device_count()} "
                    f"{jax.devices()[0].platform} device(s)".strip(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
