@@ -10,11 +10,6 @@ from .. import models, weights
 from ..options import OptionError
 
 
-def final_stage(stages):
-    """Index of the stage that trains the final network (the last one: DD or last epsilon)."""
-    return len(stages) - 1
-
-
 def source_model(config, arch):
     """The weight file -train_init names, checked against this run's preset, parameters and network."""
     text = config.options["init"]
@@ -48,13 +43,13 @@ def initial_state(config, arch, stages, initial):
 
     model = source_model(config, arch)
     params = {**initial, **jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), model.params)}
-    index = final_stage(stages)
-    return params, index, sum(s.steps for s in stages[:index])
+    last = len(stages) - 1      # the stage that trains the final network (DD or the last epsilon)
+    return params, last, sum(s.steps for s in stages[:last])
 
 
 def provenance(config):
     """What the training record says about the model a fine-tuned run started from."""
-    model = weights.load(models.resolve(config.options["init"]))
-    return {"file": config.options["init"], "checksum": model.record.get("checksum"),
+    model = source_model(config, config.architecture())
+    return {"file": config.options["init"], "checksum": model.record["checksum"],
             "command": model.record.get("training", {}).get("command")}
 
