@@ -63,13 +63,15 @@ TRAIN_ARGS_react1d :=
 TRAIN_ARGS_conv1d := -train_aux_weight_final 1
 TRAIN_ARGS_react2d :=
 TRAIN_ARGS_conv2d := -train_aux_weight_final 1
-# rotlap2d trains with the paper's residual (eq. 33, scaled by the source's peak): with the relative one
-# the network never learned the source (L G reached 10% of N_eps after 20k steps; kernel error 35% at the
-# anchor angles, 87% between them), and in 3000-step trial runs the kernel error at N = 32 was 39-45% at
-# every angle against 78-95%
+# rotlap2d learns R = G - S with S the operator's free-space kernel in closed form (-train_free_space,
+# problems/freespace.py): R solves L R = 0, so there is no source to learn and one epsilon stage does.
+# Before, with the paper's residual (scaled by the source's peak), the network did not satisfy the PDE
+# away from the source (96 H-matrix iterations at theta = 0, none converged at 0.39, N = 96, after 40k
+# steps), and with the relative one it never learned the source. In 3000-step trials the split gave
+# 15 / 14 dense iterations at N = 32 (theta = 0 / 0.39) against 64 / 51 with the paper's residual
 TRAIN_ARGS_rotlap2d := -xi 0.1 -train_param theta=0:3.141592653589793:periodic \
   -train_anchor_params $(ROTLAP_ANCHORS) -train_width_scale 2 -train_batch_scale 2 \
-  -train_epochs 1000,1000,1000,1000 -train_residual_norm source
+  -train_free_space 1 -train_epsilons 0.01 -train_widths 10 -train_epochs 2000 -train_subdomains 1
 # issue 10: one model for -lap u - k2 u over k2 in [50, 1000]. G has a pole in k2 at every Laplacian
 # eigenvalue pi^2 |m|^2 (68 in this range in 2D, 8 in 1D), so -train_modes splits the near-resonant
 # eigenmodes off in closed form and the network learns the pole-free rest. 1D, 24.5k steps: 4-48% kernel

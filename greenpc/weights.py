@@ -310,9 +310,28 @@ def _problem(path, problem, architecture):
                     for c in domain)
             and all(lo < hi for lo, hi in zip(*domain))):
         _fail(path, f"has domain {domain!r}, expected [[low] * {dim}, [high] * {dim}] with low < high")
+    if "modes" in problem and "free_space" in problem:
+        _fail(path, "has both split-off modes and a free-space part; a model splits off one")
     if "modes" in problem:
         _check_modes(path, problem, preset)
+    if "free_space" in problem:
+        _check_free_space(path, problem, preset)
     return problem
+
+
+def _check_free_space(path, problem, preset):
+    """The optional split-off free-space kernel (``problems.freespace``): a constant-coefficient
+    diffusion preset in 2D and a positive mollifier width."""
+    from .problems.freespace import check_free_space
+
+    record = problem["free_space"]
+    if not (isinstance(record, dict) and set(record) == {"epsilon"} and _is_number(record["epsilon"])
+            and 0 < record["epsilon"] < 1):
+        _fail(path, f"has free_space {record!r}, expected {{epsilon in (0, 1)}}")
+    try:
+        check_free_space(preset, problem["params"])
+    except ValueError as err:
+        _fail(path, f"has a split-off free-space part, but {err}")
 
 
 def _check_modes(path, problem, preset):

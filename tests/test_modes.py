@@ -2,19 +2,18 @@
 remainder's smoothness across a pole, and the trainer / kernel round trip."""
 import math
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from greenpc import problems, weights
 from greenpc.kernels.learned import LearnedKernel
-from greenpc.model.network import pair_function
 from greenpc.problems import coarse_inverse
 from greenpc.problems.modes import ResonantModes, check_resonant, medium_of
 from greenpc.problems.stencil import assemble_scipy
 from greenpc.train import config as cfg
-from greenpc.train.loop import train
 from greenpc.train.sampling import Anchors
+
+from split_helpers import assert_refused, network_values, tiny_model
 
 
 def pairs(points):
@@ -202,9 +201,7 @@ def test_anchors_are_the_inverse_less_the_resonant_part():
 
 @pytest.fixture(scope="module")
 def split_model(tmp_path_factory):
-    config = cfg.from_options({**TINY, "train_output": str(tmp_path_factory.mktemp("modes") / "h.gpc")})
-    path, _ = train(config, log=lambda *a: None)
-    return weights.load(path)
+    return tiny_model(TINY, tmp_path_factory.mktemp("modes"))
 
 
 def test_a_split_model_records_its_modes_and_the_kernel_adds_them_back(split_model):
@@ -213,10 +210,7 @@ def test_a_split_model_records_its_modes_and_the_kernel_adds_them_back(split_mod
     kernel = LearnedKernel(model, {"k2": 123.0}, gate_tol=0.0)   # the whole network, every expert
     kernel.spacing = 1.0 / 64
     x, y = np.array([[0.2], [0.5], [0.9]]), np.array([[0.5], [0.5], [0.3]])
-    network = pair_function(model.architecture)
-    feats = jnp.asarray(kernel.features, jnp.float32)
-    raw = np.array([float(network(model.params, jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32),
-                                  feats)) for a, b in zip(x, y)])
+    raw = network_values(model, kernel, x, y)
     expected = raw + ResonantModes(1, 40.0, 560.0).part(x, y, 123.0, 1.0 / 64)
     np.testing.assert_allclose(kernel(x, y), expected, rtol=1e-5, atol=1e-6)
     assert "plus 7 resonant modes (width 40)" in kernel.describe()
@@ -226,11 +220,7 @@ def test_a_weight_file_with_bad_modes_is_refused(split_model, tmp_path):
     model = split_model
     for bad, message in (({"width": -1.0, "max_eigenvalue": 10.0}, "expected {width > 0"),
                          ({"width": 1.0}, "expected {width > 0")):
-        problem = {**model.problem, "modes": bad}
-        out = str(tmp_path / "bad.gpc")
-        weights.save(out, model.architecture, problem, model.params, model.record["training"])
-        with pytest.raises(weights.WeightFileError, match=message):
-            weights.load(out)
+        assert_refused(model, {**model.problem, "modes": bad}, tmp_path, message)
 
 
 def gmres_iterations(A, M, b):

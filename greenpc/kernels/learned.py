@@ -137,23 +137,20 @@ class LearnedKernel(Kernel):
         self._batch = compiled_evaluator(arch)
         self._dtype = dtype
         self.chunk = int(chunk)
-        # a model of G - S (problems.modes) gets S back in closed form, in float64; with the grid's
-        # spacing (set by the PC) S has the discrete operator's poles
-        self.modes, self.spacing = None, None
-        if "modes" in model.problem:
-            from ..problems.modes import ResonantModes, medium_of
+        # a model of G - S (problems.split) gets S back in closed form, in float64; with the grid's
+        # spacing (set by the PC) resonant modes have the discrete operator's poles
+        from ..problems.split import from_record
 
-            medium = medium_of(preset, model.problem.get("params", {}))
-            self.modes = ResonantModes.from_dict(self.dim, model.problem["modes"], medium)
-            self.k2 = float(all_values["k2"])
+        self.split, self.spacing = from_record(preset, model.problem), None
+        self.split_values = all_values
+        if self.split is not None:
             self.uses_spacing = True
 
     def describe(self):
         values = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
         return (f"learned {self.model.problem['name']} model"
                 + (f" ({values})" if values else "") + f", {self.precision} precision"
-                + (f", plus {len(self.modes)} resonant modes (width {self.modes.width:g})"
-                   if self.modes is not None else "")
+                + (f", plus {self.split.describe()}" if self.split is not None else "")
                 + (f", {self.experts[0]} of {self.experts[1]} experts (gate weight left out "
                    f"{self.experts[2]:.1e})" if self.experts else ""))
 
@@ -165,7 +162,7 @@ class LearnedKernel(Kernel):
             y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
         out = self._batch(self._weights, x.astype(self._dtype), y.astype(self._dtype), self._feats)
         out = np.asarray(out, dtype=np.float64)[:m]
-        if self.modes is not None:
+        if self.split is not None:
             # (out may be a read-only view of the device array in double precision)
-            out = out + self.modes.part(x[:m], y[:m], self.k2, self.spacing)
+            out = out + self.split.kernel(x[:m], y[:m], self.split_values, self.spacing)
         return out

@@ -224,6 +224,25 @@ class ResonantModes:
         total = xp.sum(w * self._phi(x, xp) * self._phi(y, xp), axis=-1)
         return total if self.medium is None else self.medium(x, xp) * total
 
+    # the interface of a split-off part S of G (also problems.freespace.FreeSpace): the trainer's
+    # network learns R = G - S and the kernel adds S back
+
+    #: every phi_m vanishes on the boundary, so S does
+    zero_on_boundary = True
+    #: R = G - S keeps the delta
+    removes_source = False
+
+    def kernel(self, x, y, values, spacing=None, xp=np):
+        """S at pairs (x, y) for the parameter values ``values`` (a mapping with k2)."""
+        return self.part(x, y, values["k2"], spacing, xp)
+
+    def remainder_source(self, x, y, values, delta, xp=np):
+        """The source of R = G - S, given the mollified delta N_eps(x, y)."""
+        return delta - self.source(x, y, values["k2"], xp)
+
+    def describe(self):
+        return f"{len(self)} resonant modes (width {self.width:g})"
+
 
 def _sine_basis(x, size, xp):
     """sqrt(2) sin(k pi x) for k = 1..size: (..., size). With numpy by the recurrence

@@ -62,6 +62,10 @@ SPECS = (
     Option("modes_window", "choice", "symmetric", "which modes S holds: symmetric (w = exp(-(t / width)^2), "
            "t = mu - k2) or below (every mode under k2 too, so the network learns only modes above k2)",
            choices=WINDOWS),
+    Option("free_space", bool, False, "split off the free-space kernel of -div(A grad u) in closed form "
+           "(a constant A in 2D, e.g. rotlap2d): the network learns the remainder, which solves L R = 0 "
+           "with R = -S on the boundary (no source to learn; S is mollified at the last epsilon, on a grid "
+           "at the width that gives the discrete operator's diagonal)"),
     Option("lr", float, 3e-3, "Adam learning rate at the start of the first stage", check=positive),
     Option("lr_later", float, 1e-3, "learning rate at the start of every later stage (a finer eps "
            "or the DD stage start from a trained network)", check=positive),
@@ -98,7 +102,7 @@ SPECS = (
 )
 
 #: options added after checkpoints were committed, with the value that leaves training unchanged
-LATER_OPTIONS = {"modes": 0.0, "modes_window": "symmetric", "init": ""}
+LATER_OPTIONS = {"modes": 0.0, "modes_window": "symmetric", "init": "", "free_space": False}
 DEFAULT_EPSILONS = {1: (1e-2, 1e-3, 1e-4), 2: (1e-2, 5e-3, 2e-3)}
 DEFAULT_EPOCHS = {1: (500, 500, 1000, 3000), 2: (1000, 1000, 1000, 2000)}
 DEFAULT_SUBDOMAINS = {1: 3, 2: 5}
@@ -260,6 +264,14 @@ class TrainConfig:
         return ResonantModes.for_range(self.dim, width, high, medium_of(self.preset, self.fixed_params),
                                        self.options["modes_window"])
 
+    def split(self):
+        """The closed-form part split off G (``problems.split``), or None."""
+        if self.options["free_space"]:
+            from ..problems.freespace import FreeSpace
+
+            return FreeSpace(self.preset, min(self.epsilons()))
+        return self.modes()
+
     def to_dict(self):
         return {"problem": self.problem, "fixed_params": self.fixed_params,
                 "trained_params": self.trained_params, "anchor_params": self.anchor_params,
@@ -312,5 +324,14 @@ def from_options(database=None):
             check_resonant(preset, fixed)
         except ValueError as err:
             raise OptionError(f"-train_modes {options['modes']:g}: {err}") from None
+    if options["free_space"]:
+        from ..problems.freespace import check_free_space
+
+        if options["modes"]:
+            raise OptionError("-train_free_space and -train_modes split off different parts: use one")
+        try:
+            check_free_space(preset, fixed)
+        except ValueError as err:
+            raise OptionError(f"-train_free_space: {err}") from None
     return TrainConfig(name, fixed, trained, anchors, options)
 

@@ -172,10 +172,14 @@ def train(config, log=print):
     every = config.options["checkpoint_steps"]
     # a fine-tuned run's network is trained already: no stage start changes it
     fresh_start = not config.options["init"]
+    # with no source to learn (a free-space part split off), G is smooth: the first stage starts from
+    # the far-field branch alone too (its near-field branches' initial Laplacians are of order eps^-2)
+    part = config.split()
+    quiet_first = part is not None and part.removes_source
     for index in range(state["stage"], len(stages)):
         stage = stages[index]
         fresh = fresh_start and not (index == state["stage"] and state["epoch"] > 0)
-        if fresh and stage.kind == "pde" and not stage.dd and index > 0 \
+        if fresh and stage.kind == "pde" and not stage.dd and (index > 0 or quiet_first) \
                 and config.options["new_branches"] == "zero":
             params = silence_branches(params, stage.active - 1)
         if fresh and stage.dd and not (index > 0 and stages[index - 1].dd):
@@ -221,9 +225,9 @@ def write_model(config, arch, params, record, path):
     problem = {"name": config.problem, "params": config.fixed_params,
                "trained_params": config.trained_params,
                "domain": [[0.0] * config.dim, [1.0] * config.dim]}
-    modes = config.modes()
-    if modes is not None:
-        problem["modes"] = modes.to_dict()
+    from ..problems.split import to_record
+
+    problem.update(to_record(config.split()))
     weights.save(path, arch, problem, final_params(arch, params), record)
 
 

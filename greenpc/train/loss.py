@@ -11,6 +11,8 @@ compare like with like:
   Gaussian is measured relative to its height. One formula for every pair, whichever sample it came from;
 - ``"source"`` multiplies every residual by (eps sqrt(pi))^d (the source's peak is 1), ``"none"`` leaves
   them raw;
+- with the free-space part split off (``-train_free_space``) the network's PDE has no source, and the
+  relative divisor is s_L |G| alone;
 - boundary and anchor terms are divided by the RMS of the anchor values.
 """
 import jax
@@ -63,6 +65,9 @@ def residual_scale(config, epsilon, anchor_scale):
         peak = (epsilon * jnp.sqrt(jnp.pi)) ** -config.dim
         return lambda x, y: peak
     smooth = operator_scale(config) * anchor_scale
+    part = config.split()
+    if part is not None and part.removes_source:
+        return lambda x, y: smooth
     return lambda x, y: smooth + gaussian(x, y, epsilon)
 
 
@@ -73,12 +78,12 @@ def make_loss(config, arch, stage, anchor_scale):
     value = pair_function(arch, stages=stage.active, dd=stage.dd)
     split = parameter_dicts(config)
     scale = residual_scale(config, stage.epsilon, anchor_scale)
-    modes = config.modes()
+    part = config.split()
 
     def source(x, y, values):
         delta = gaussian(x, y, stage.epsilon)
-        # with split-off modes the network is R = G - S, whose source lacks S's smooth part
-        return delta if modes is None else delta - modes.source(x, y, values["k2"], jnp)
+        # with a split-off part (problems.split) the network is R = G - S, with what is left of the source
+        return delta if part is None else part.remainder_source(x, y, values, delta, jnp)
 
     def residual(params, x, y, raw):
         feats, values = split(raw)
@@ -90,10 +95,17 @@ def make_loss(config, arch, stage, anchor_scale):
     def plain(params, x, y, raw):
         return value(params, x, y, split(raw)[0])
 
+    def boundary(params, x, y, raw):
+        # G = R + S vanishes on the boundary
+        if part is None or part.zero_on_boundary:
+            return plain(params, x, y, raw)
+        feats, values = split(raw)
+        return value(params, x, y, feats) + part.kernel(x, y, values, xp=jnp)
+
     def loss(params, batch, weights):
         res = jax.vmap(residual, (None, 0, 0, 0))(params, batch["res_x"], batch["res_y"],
                                                   batch["res_p"])
-        bc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["bc_x"], batch["bc_y"], batch["bc_p"])
+        bc = jax.vmap(boundary, (None, 0, 0, 0))(params, batch["bc_x"], batch["bc_y"], batch["bc_p"])
         anc = jax.vmap(plain, (None, 0, 0, 0))(params, batch["anc_x"], batch["anc_y"],
                                                batch["anc_p"])
         terms = {"res": jnp.mean(res ** 2), "bc": jnp.mean(bc ** 2) / anchor_scale ** 2,

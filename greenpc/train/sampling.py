@@ -20,7 +20,7 @@ class Anchors:
         names = sorted(config.trained_params)
         grids = np.meshgrid(*[config.anchor_params[n] for n in names], indexing="ij") if names else []
         combos = np.stack([g.ravel() for g in grids], -1) if names else np.zeros((1, 0))
-        modes = config.modes()
+        split = config.split()
         spacing = value_spacing(config.options["anchor_N"], config.anchor_refine())
         xs, ys, ps, gs = [], [], [], []
         for combo in combos:
@@ -32,9 +32,10 @@ class Anchors:
             ys.append(np.tile(points, (n, 1)))
             ps.append(np.repeat(combo[None, :], n * n, 0))
             g = values.ravel()
-            if modes is not None:
-                # the network learns G - S: S_h with that grid's eigenvalues holds G_h's poles
-                g = g - modes.part(xs[-1], ys[-1], params["k2"], spacing)
+            if split is not None:
+                # the network learns G - S (resonant modes: S_h with that grid's eigenvalues holds G_h's
+                # poles)
+                g = g - split.kernel(xs[-1], ys[-1], params, spacing)
             gs.append(g)
         self.x = jnp.asarray(np.concatenate(xs), jnp.float32)
         self.y = jnp.asarray(np.concatenate(ys), jnp.float32)

@@ -1,0 +1,33 @@
+"""Shared pieces of the tests of split-off parts (resonant modes, free-space kernel)."""
+import jax.numpy as jnp
+import numpy as np
+
+from greenpc import weights
+from greenpc.model.network import pair_function
+from greenpc.train import config as cfg
+from greenpc.train.loop import train
+
+
+def tiny_model(options, folder):
+    """A model trained for a few steps with ``options`` (the options database as a dict)."""
+    config = cfg.from_options({**options, "train_output": str(folder / "model.gpc")})
+    path, _ = train(config, log=lambda *a: None)
+    return weights.load(path)
+
+
+def network_values(model, kernel, x, y):
+    """The model's network alone at the pairs (x, y), with the kernel's parameter features."""
+    network = pair_function(model.architecture)
+    feats = jnp.asarray(kernel.features, jnp.float32)
+    return np.array([float(network(model.params, jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32),
+                                   feats)) for a, b in zip(x, y)])
+
+
+def assert_refused(model, problem, folder, message):
+    """A weight file of ``model`` with the problem record ``problem`` fails to load with ``message``."""
+    import pytest
+
+    out = str(folder / "bad.gpc")
+    weights.save(out, model.architecture, problem, model.params, model.record["training"])
+    with pytest.raises(weights.WeightFileError, match=message):
+        weights.load(out)

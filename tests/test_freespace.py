@@ -1,0 +1,138 @@
+"""The free-space kernel split off the rotated Laplacian's Green's function (issue 6): the closed-form
+identities, and the trainer / weight file / kernel round trip."""
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import exp1
+
+from greenpc import problems
+from greenpc.kernels.learned import LearnedKernel
+from greenpc.options import OptionError
+from greenpc.problems import coarse_inverse
+from greenpc.problems.freespace import EULER_GAMMA, FreeSpace, check_free_space, ein
+from greenpc.train import config as cfg
+from greenpc.train.sampling import Anchors
+
+from split_helpers import assert_refused, network_values, tiny_model
+
+ROTLAP = problems.get("rotlap2d")
+
+
+def test_ein_is_the_entire_part_of_the_exponential_integral():
+    s = np.array([1e-9, 1e-3, 0.2, 0.999, 1.0, 1.5, 7.0, 60.0])
+    np.testing.assert_allclose(ein(s), exp1(s) + np.log(s) + EULER_GAMMA, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(ein(jnp.asarray(s, jnp.float32), jnp)), ein(s), rtol=1e-5)
+    assert ein(np.array([0.0]))[0] == 0.0
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.39, 1.9])
+def test_the_operator_gives_the_anisotropic_gaussian_of_the_part(theta):
+    """-div(A grad S) = N_eps(A^(-1/2) (x - y)) / sqrt(det A), by central differences."""
+    values, eps, d = {"theta": theta, "xi": 0.1}, 0.05, 2e-4
+    part = FreeSpace(ROTLAP, eps)
+    y = np.array([0.45, 0.55])
+    x = y + eps * np.random.default_rng(0).standard_normal((20, 2))
+    a = ROTLAP.a(y[None], values)[0]
+
+    def s(points):
+        return part.kernel(points, np.broadcast_to(y, points.shape), values)
+
+    hessian = np.zeros((len(x), 2, 2))
+    for i in range(2):
+        for j in range(2):
+            ei, ej = np.eye(2)[i] * d, np.eye(2)[j] * d
+            hessian[:, i, j] = (s(x + ei + ej) - s(x + ei - ej) - s(x - ei + ej) + s(x - ei - ej)) / (4 * d * d)
+    applied = -np.einsum("ij,nij->n", a, hessian)
+    r = x - y
+    expected = (np.exp(-np.einsum("ni,ij,nj->n", r, np.linalg.inv(a), r) / eps ** 2)
+                / (np.pi * eps ** 2 * np.sqrt(np.linalg.det(a))))
+    assert np.abs(applied - expected).max() <= 1e-3 * expected.max()
+
+
+def test_the_part_is_the_log_kernel_away_from_the_source_and_finite_at_it():
+    values = {"theta": 1.0, "xi": 0.1}
+    a = ROTLAP.a(np.zeros((1, 2)), values)[0]
+    part = FreeSpace(ROTLAP, 0.01)
+    y = np.array([[0.3, 0.4]])
+    x = y + np.array([[0.2, -0.1]])
+    r = (x - y)[0]
+    log_kernel = -np.log(np.sqrt(r @ np.linalg.inv(a) @ r)) / (2 * np.pi * np.sqrt(np.linalg.det(a)))
+    np.testing.assert_allclose(part.kernel(x, y, values), log_kernel, rtol=1e-12)
+    centre = (EULER_GAMMA / 2 - np.log(0.01)) / (2 * np.pi * np.sqrt(np.linalg.det(a)))
+    np.testing.assert_allclose(part.kernel(y, y, values), centre, rtol=1e-12)
+    traced = part.kernel(jnp.asarray(x), jnp.asarray(y), {"theta": jnp.asarray(1.0), "xi": 0.1}, xp=jnp)
+    np.testing.assert_allclose(np.asarray(traced), log_kernel, rtol=1e-5)
+
+
+def test_on_a_grid_the_width_gives_the_lattice_greens_function_diagonal():
+    """For the 5-point Laplacian (xi = 1) G_h(0) - G_h(r) = (log(r / h) + gamma + 3/2 log 2) / (2 pi) far
+    out, so S(y, y) is G_h's diagonal at eps = h exp(-gamma / 2) / 2^(3/2); the anisotropic widths are
+    those at which S(y, y) equals the discrete inverse's diagonal less its smooth part."""
+    part = FreeSpace(ROTLAP, 0.01)
+    lattice = np.exp(-EULER_GAMMA / 2) / 2 ** 1.5
+    np.testing.assert_allclose(part.width({"theta": 0.3, "xi": 1.0}, 1.0), lattice, rtol=2e-3)
+    assert part.width({"theta": 0.3, "xi": 1.0}) == 0.01
+    for theta in (0.0, 0.39):
+        values = {"theta": theta, "xi": 0.1}
+        points, inverse = coarse_inverse(ROTLAP, 63, values)
+        centre = int(np.argmin(np.linalg.norm(points - 0.5, axis=1)))
+        h = 1.0 / 64
+        s = part.kernel(points, np.broadcast_to(points[centre], points.shape), values, spacing=h)
+        ring = np.abs(np.linalg.norm(points - points[centre], axis=1) / h - 6.0) < 2.0
+        smooth = np.mean(inverse[centre, ring] - s[ring])
+        assert abs(inverse[centre, centre] - s[centre] - smooth) < 0.01 * inverse[centre, centre]
+
+
+def test_only_constant_coefficient_diffusion_in_2d_can_be_split():
+    check_free_space(ROTLAP, ROTLAP.resolve({}))
+    for name in ("react2d", "conv2d", "react1d", "helmholtz2d"):
+        preset = problems.get(name)
+        with pytest.raises(ValueError, match="free-space split"):
+            check_free_space(preset, preset.resolve({}))
+    with pytest.raises(OptionError, match="-train_free_space"):
+        cfg.from_options({"problem": "react2d", "train_free_space": "1"})
+
+
+TINY = {"problem": "rotlap2d", "xi": "0.1", "train_param": "theta=0:3.141592653589793:periodic",
+        "train_anchor_params": "theta=0:1.5707963267948966", "train_free_space": "1",
+        "train_widths": "4", "train_epsilons": "0.02", "train_far_width": "8", "train_epochs": "4",
+        "train_batches_per_epoch": "5", "train_batch_boundary": "32", "train_batch_anchor": "32",
+        "train_batch_uniform": "32", "train_batch_near": "32", "train_anchor_N": "8",
+        "train_anchor_refine": "1", "train_subdomains": "1", "train_progress": "0", "train_seed": "3"}
+
+
+def test_anchors_are_the_inverse_less_the_free_space_part():
+    config = cfg.from_options(dict(TINY))
+    anchors = Anchors(config)
+    x, y, theta = (np.asarray(a, dtype=np.float64) for a in (anchors.x, anchors.y, anchors.params[:, 0]))
+    part = FreeSpace(ROTLAP, 0.02)
+    for value in (0.0, np.float32(np.pi / 2)):
+        rows = theta == value
+        restored = np.asarray(anchors.g, dtype=np.float64)[rows] + part.kernel(
+            x[rows], y[rows], {"theta": float(value), "xi": 0.1}, spacing=1.0 / 9)
+        _, inverse = coarse_inverse(ROTLAP, 8, {"theta": float(value), "xi": 0.1}, 1)
+        np.testing.assert_allclose(restored, inverse.ravel(), rtol=1e-4, atol=1e-5 * np.abs(inverse).max())
+
+
+@pytest.fixture(scope="module")
+def split_model(tmp_path_factory):
+    return tiny_model(TINY, tmp_path_factory.mktemp("fs"))
+
+
+def test_a_split_model_records_its_part_and_the_kernel_adds_it_back(split_model):
+    model = split_model
+    assert model.problem["free_space"] == {"epsilon": 0.02}
+    kernel = LearnedKernel(model, {"theta": 0.7})
+    x, y = np.array([[0.2, 0.3], [0.5, 0.5], [0.9, 0.1]]), np.array([[0.5, 0.5], [0.5, 0.5], [0.3, 0.6]])
+    raw = network_values(model, kernel, x, y)
+    expected = raw + FreeSpace(ROTLAP, 0.02).kernel(x, y, {"theta": 0.7, "xi": 0.1})
+    np.testing.assert_allclose(kernel(x, y), expected, rtol=1e-5, atol=1e-6)
+    assert "plus the free-space kernel in closed form (eps 0.02)" in kernel.describe()
+
+
+def test_a_weight_file_with_a_bad_free_space_part_is_refused(split_model, tmp_path):
+    model = split_model
+    for extra, message in (({"free_space": {"epsilon": -1.0}}, "expected {epsilon in"),
+                           ({"free_space": {}}, "expected {epsilon in"),
+                           ({"modes": {"width": 1.0, "max_eigenvalue": 10.0}}, "splits off one")):
+        assert_refused(model, {**model.problem, **extra}, tmp_path, message)
