@@ -35,6 +35,8 @@ SPECS = (
     Option("sizes_2d", str, "32,48,64,96,128,256", "N of figure 12"),
     Option("dense_max", int, 16384, "largest number of unknowns solved with the dense format"),
     Option("thetas", int, 16, "angles of figure 14 (evenly spread over [0, pi))"),
+    Option("theta_formats", str, "hmatrix-aca", "greenpc configurations of figure 14 (of dense, hmatrix, "
+           "hmatrix-aca): each angle is a new kernel, and at N = 96 a dense set-up evaluates 85M pairs"),
     Option("peers", str, "none,ilu,gamg,sor", "PETSc preconditioners run beside greenpc"),
     Option("models", str, "", "shipped models to run in figures 10 and 12 (empty: all); the others "
            "keep their results from an earlier run"),
@@ -246,14 +248,18 @@ def figure_theta(opts):
     thetas = np.pi * np.arange(opts["thetas"]) / opts["thetas"]
     peers = [p for p in opts["peers"].split(",") if p]
     data = {}
+    kept = peers + [f for f in opts["theta_formats"].split(",") if f]
     for theta in thetas:
-        configs = configurations("rotlap2d", 96, 2, peers, opts["dense_max"], f"theta={theta}")
+        configs = configurations("rotlap2d", 96, 2, peers, opts["dense_max"], f"theta={theta}",
+                                 ",".join(kept))
         data[f"{theta:.6f}"] = run_all("rotlap2d", 96, configs, {"theta": theta})
     return data
 
 
 def theta_figure(path, data):
     import matplotlib
+
+    from greenpc import weights
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -263,6 +269,9 @@ def theta_figure(path, data):
     for label in data[thetas[0]]:
         means = [data[t][label]["mean"] if data[t][label]["converged"] else np.nan for t in thetas]
         ax.plot([float(t) for t in thetas], means, marker="o", label=label)
+    anchors = weights.load(models.path("rotlap2d")).record["training"]["config"]["anchor_params"]["theta"]
+    for k, theta in enumerate(anchors):
+        ax.axvline(theta, color="0.8", linestyle=":", zorder=0, label="anchor angles" if k == 0 else None)
     ax.set_yscale("log")
     ax.set_xlabel("theta")
     ax.set_ylabel("FGMRES(50) iterations (missing: F)")
@@ -346,9 +355,11 @@ DIFFERENCES = (
     "What differs from the paper: greenpc's own trainer and settings (section 5.2) on CPU; conv1d and "
     "conv2d keep the anchor weight at 1 instead of decaying it to 0.1 (with the decay conv1d's boundary "
     "layer was learned as a linear tilt: 47% kernel error against 5%), and the residual of every pair is "
-    "normalized by s_L |G| + N_eps, except rotlap2d's, which keeps the paper's residual "
-    "(`-train_residual_norm source`: with the normalized one, the network never learned the source of "
-    "the Laplacian-type operator, see the Makefile); the branches a later epsilon stage adds start "
+    "normalized by s_L |G| + N_eps; rotlap2d's network learns only G less the operator's free-space "
+    "kernel, which greenpc adds back in closed form (`-train_free_space`, one epsilon stage, no DD: the "
+    "remainder solves L R = 0 and has no source; with the paper's residual the network did not satisfy "
+    "the PDE away from the source, and with the normalized one it never learned the source, see the "
+    "Makefile); the branches a later epsilon stage adds start "
     "with a zero output layer (`-train_new_branches zero`; the models shipped before 2026-11-30 were "
     "trained with random ones). The 1D H-matrix is reported at the paper's rank 1 (eta = inf, "
     "nearest-point Nystrom) and at rank 3, because the learned kernel's off-diagonal blocks are not "

@@ -31,3 +31,14 @@ def assert_refused(model, problem, folder, message):
     weights.save(out, model.architecture, problem, model.params, model.record["training"])
     with pytest.raises(weights.WeightFileError, match=message):
         weights.load(out)
+
+
+def gmres_iterations(A, M, b):
+    """Restarted GMRES(50) iterations on A M z = b to 1e-6 (None: not converged in 500)."""
+    import scipy.sparse.linalg as spla
+
+    count = [0]
+    operator = spla.LinearOperator(A.shape, matvec=lambda v: A @ (M @ v))
+    _, info = spla.gmres(operator, b, rtol=1e-6, restart=50, maxiter=10,
+                         callback=lambda r: count.__setitem__(0, count[0] + 1), callback_type="pr_norm")
+    return count[0] if info == 0 else None

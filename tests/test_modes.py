@@ -13,7 +13,7 @@ from greenpc.problems.stencil import assemble_scipy
 from greenpc.train import config as cfg
 from greenpc.train.sampling import Anchors
 
-from split_helpers import assert_refused, network_values, tiny_model
+from split_helpers import assert_refused, gmres_iterations, network_values, tiny_model
 
 
 def pairs(points):
@@ -221,17 +221,6 @@ def test_a_weight_file_with_bad_modes_is_refused(split_model, tmp_path):
     for bad, message in (({"width": -1.0, "max_eigenvalue": 10.0}, "expected {width > 0"),
                          ({"width": 1.0}, "expected {width > 0")):
         assert_refused(model, {**model.problem, "modes": bad}, tmp_path, message)
-
-
-def gmres_iterations(A, M, b):
-    """Restarted GMRES(50) iterations on A M z = b to 1e-6 (None: not converged in 500)."""
-    import scipy.sparse.linalg as spla
-
-    count = [0]
-    operator = spla.LinearOperator(A.shape, matvec=lambda v: A @ (M @ v))
-    _, info = spla.gmres(operator, b, rtol=1e-6, restart=50, maxiter=10,
-                         callback=lambda r: count.__setitem__(0, count[0] + 1), callback_type="pr_norm")
-    return count[0] if info == 0 else None
 
 
 @pytest.mark.parametrize("name, medium_params", [("helmholtz1d", {"gauss": 0.0, "layers": 0.0}),
