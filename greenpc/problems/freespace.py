@@ -93,12 +93,8 @@ class FreeSpace:
         tensor = self.problem.a(np.zeros((1, 2)), values)[0]
         key = tuple(np.round(tensor[np.triu_indices(2)], 12))
         if key not in self._kappa:
-            self._kappa[key] = _kappa(self.problem, values, self._log_kernel_factor(tensor))
+            self._kappa[key] = _kappa(self.problem, values)
         return self._kappa[key] * spacing
-
-    @staticmethod
-    def _log_kernel_factor(tensor):
-        return 1.0 / (2.0 * np.pi * np.sqrt(np.linalg.det(tensor)))
 
     def kernel(self, x, y, values, spacing=None, xp=np):
         """S at the pairs (x, y) (shape (..., 2)) for the parameter values ``values``, with the grid's
@@ -118,7 +114,7 @@ class FreeSpace:
         return 0.0 * delta
 
 
-def _kappa(problem, values, factor):
+def _kappa(problem, values):
     """kappa = eps_h / h for the operator's stencil (see the module docstring)."""
     import scipy.sparse.linalg as spla
 
@@ -133,6 +129,7 @@ def _kappa(problem, values, factor):
     column = spla.spsolve(assemble_scipy(problem, grid, values).tocsc(), unit) / grid.h ** 2
     r = points - points[centre]
     tensor = problem.a(points[:1], values)[0]
+    factor = 1.0 / (2.0 * np.pi * np.sqrt(np.linalg.det(tensor)))    # of the log kernel
     rho = np.sqrt(np.einsum("ni,ij,nj->n", r, np.linalg.inv(tensor), r))
     distance = np.linalg.norm(r, axis=1) / grid.h
     ring = (distance >= KAPPA_RING[0]) & (distance <= KAPPA_RING[1])

@@ -56,8 +56,9 @@ def operator_scale(config):
     return float(np.mean(size))
 
 
-def residual_scale(config, epsilon, anchor_scale):
-    """``scale(x, y) -> divisor`` of one pair's residual (see the module docstring)."""
+def residual_scale(config, epsilon, anchor_scale, part=None):
+    """``scale(x, y) -> divisor`` of one pair's residual (see the module docstring); ``part`` is the
+    configuration's split-off part (``config.split()``)."""
     mode = config.options["residual_norm"]
     if mode == "none":
         return lambda x, y: 1.0
@@ -65,7 +66,6 @@ def residual_scale(config, epsilon, anchor_scale):
         peak = (epsilon * jnp.sqrt(jnp.pi)) ** -config.dim
         return lambda x, y: peak
     smooth = operator_scale(config) * anchor_scale
-    part = config.split()
     if part is not None and part.removes_source:
         return lambda x, y: smooth
     return lambda x, y: smooth + gaussian(x, y, epsilon)
@@ -77,8 +77,8 @@ def make_loss(config, arch, stage, anchor_scale):
     jet = pair_jet(arch, stages=stage.active, dd=stage.dd)
     value = pair_function(arch, stages=stage.active, dd=stage.dd)
     split = parameter_dicts(config)
-    scale = residual_scale(config, stage.epsilon, anchor_scale)
     part = config.split()
+    scale = residual_scale(config, stage.epsilon, anchor_scale, part)
 
     def source(x, y, values):
         delta = gaussian(x, y, stage.epsilon)
