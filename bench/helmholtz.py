@@ -55,6 +55,8 @@ SPECS = (
     Option("hmat_tol", float, 1e-4, "ACA tolerance of greenpc's H-matrix"),
     Option("out", str, "bench/results/helmholtz", "folder of the results"),
     Option("dim", int, 2, "1: helmholtz1d on [0, 1]; 2: helmholtz2d on the unit square"),
+    Option("keep", bool, True, "keep the cases this run does not repeat from -helmholtz_out's earlier "
+           "helmholtz.json (so a model trained later adds its medium to the study)"),
 )
 #: the closed form of -lap - k2 (constant k2) in each dimension
 CLOSED_FORM = {1: "shifted1d", 2: "helmholtz2d"}
@@ -197,7 +199,8 @@ def table(cases, labels):
     lines = ["| medium | N | k2 | " + " | ".join(labels) + " |",
              "|" + "---|" * (3 + len(labels))]
     for c in cases:
-        lines.append(f"| {c['profile']} | {c['N']} | {c['k2']:g} | "
+        kept = " *" if "date" in c else ""  # a case kept from an earlier run carries that run's date
+        lines.append(f"| {c['profile']}{kept} | {c['N']} | {c['k2']:g} | "
                      + " | ".join(cell(c["results"][k]) for k in labels) + " |")
     return lines
 
@@ -209,7 +212,11 @@ def write_markdown(data, path):
     lines = [f"# Helmholtz study, {data['options'].get('dim', 2)}D ({data['date']}, {data['machine']}, {data['ranks']} rank(s))", "",
              "Mean FGMRES(50) iterations to rtol 1e-6 over 3 right-hand sides; F: not converged in 500; "
              "-: not run (reasons in helmholtz.json).",
-             f"greenpc here is: {', '.join(greenpc_labels) or 'not run'}.", "",
+             f"greenpc here is: {', '.join(greenpc_labels) or 'not run'}.", ""]
+    earlier = sorted({c["date"] for c in data["sweep"] + data["table"] if "date" in c})
+    if earlier:
+        lines += [f"Rows marked * were kept from an earlier run ({', '.join(earlier)}; -helmholtz_keep).", ""]
+    lines += [
              f"## Iterations versus k2 (N = {data['options']['sweep_N']})", ""]
     lines += table(data["sweep"], labels)
     lines += ["", "![iterations versus k2](iterations_vs_k2.png)", "", "## Larger grids", ""]
@@ -225,15 +232,42 @@ def write_markdown(data, path):
         handle.write("\n".join(lines) + "\n")
 
 
+def earlier_cases(opts, runs):
+    """(sweep, table): the cases of an earlier run in -helmholtz_out that this run does not repeat
+    (``runs``: the (profile, N, k2) it runs), when -helmholtz_keep and that run had the same dimension,
+    sweep size, peers and right-hand sides; empty lists otherwise. Each kept case carries its run's date."""
+    path = os.path.join(opts["out"], "helmholtz.json")
+    if not opts["keep"] or not os.path.exists(path):
+        return [], []
+    with open(path) as handle:
+        old = json.load(handle)
+    defaults = {spec.name: spec.default for spec in SPECS}  # a file older than an option has its default
+    same = all(old["options"].get(k, defaults[k]) == opts[k] for k in ("dim", "sweep_N", "peers", "nrhs"))
+    if not same:
+        log(f"not keeping {path}: its -helmholtz_dim, _sweep_N, _peers or _nrhs differ from this run's")
+        return [], []
+    sweep, table = ([{"date": old["date"], **c} for c in old[part]
+                     if (c["profile"], c["N"], c["k2"]) not in runs] for part in ("sweep", "table"))
+    if sweep or table:
+        log(f"keeping {len(sweep) + len(table)} cases of {path} that this run does not repeat")
+    return sweep, table
+
+
 def main():
     opts = read(SPECS, prefix="helmholtz_")
     comm = PETSc.COMM_WORLD
     if comm.getSize() != 1:
         raise SystemExit("bench/helmholtz.py runs on one rank (its storage figures are per rank)")
     profiles = [p for p in opts["profiles"].split(",") if p]
-    sweep = [run_case(p, opts["sweep_N"], k2, opts, comm) for p in profiles for k2 in floats(opts["k2"])]
-    big = [run_case(p, N, k2, opts, comm) for p in profiles for N in map(int, floats(opts["sizes"]))
-           for k2 in floats(opts["table_k2"])]
+    sweep_runs = [(p, opts["sweep_N"], k2) for p in profiles for k2 in floats(opts["k2"])]
+    table_runs = [(p, N, k2) for p in profiles for N in map(int, floats(opts["sizes"]))
+                  for k2 in floats(opts["table_k2"])]
+    kept_sweep, kept_table = earlier_cases(opts, set(sweep_runs + table_runs))
+    sweep = [run_case(p, N, k2, opts, comm) for p, N, k2 in sweep_runs]
+    big = [run_case(p, N, k2, opts, comm) for p, N, k2 in table_runs]
+    order = ["constant", "gauss", "layers"]
+    sweep = sorted(kept_sweep + sweep, key=lambda c: (order.index(c["profile"]), c["k2"]))
+    big = sorted(kept_table + big, key=lambda c: (order.index(c["profile"]), c["N"], c["k2"]))
     data = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} "
             f"({os.cpu_count()} cores)", "ranks": comm.getSize(), "options": opts,
             "sweep": sweep, "table": big,

@@ -152,3 +152,16 @@ def test_shifted_laplacian_peer_and_bench_driver(mpirun, tmp_path):
             assert "no shipped helmholtz2d model" in results["greenpc"]["skipped"]
     growth = [row for row in data["hmatrix_growth"] if row["kernel"] == "greenpc-exact"]
     assert [row["N"] for row in growth] == [16, 20]
+    # a second run of one medium keeps the cases it does not repeat, marked with the first run's date
+    mpirun(["bench/helmholtz.py", "-helmholtz_k2", "300", "-helmholtz_sweep_N", "16",
+            "-helmholtz_sizes", "16", "-helmholtz_table_k2", "300", "-helmholtz_profiles", "constant",
+            "-helmholtz_peers",
+            "gamg,gamg-shifted,lu", "-helmholtz_nrhs", "2", "-helmholtz_out", str(tmp_path)], timeout=600)
+    again = json.loads((tmp_path / "helmholtz.json").read_text())
+    cases = [(c["profile"], c["N"], c["k2"]) for c in again["sweep"] + again["table"]]
+    assert sorted(cases) == sorted([(c["profile"], c["N"], c["k2"]) for c in data["sweep"] + data["table"]]
+                                   + [("constant", 16, 300.0)])
+    kept = [c for c in again["sweep"] + again["table"] if "date" in c]
+    assert {(c["profile"], c["N"]) for c in kept} == {("gauss", 16), ("gauss", 20), ("constant", 20)}
+    assert all(c["date"] == data["date"] for c in kept)
+    assert "Rows marked * were kept" in (tmp_path / "README.md").read_text()
