@@ -35,6 +35,7 @@ SPECS = (
     Option("sizes_2d", str, "32,48,64,96,128,256", "N of figure 12"),
     Option("dense_max", int, 16384, "largest number of unknowns solved with the dense format"),
     Option("thetas", int, 16, "angles of figure 14 (evenly spread over [0, pi))"),
+    Option("theta_N", int, 96, "interior points per side of figure 14's grid (the paper's 98 x 98: 96)"),
     Option("theta_formats", str, "hmatrix-aca", "greenpc configurations of figure 14 (of dense, hmatrix, "
            "hmatrix-aca): each angle is a new kernel, and at N = 96 a dense set-up evaluates 85M pairs"),
     Option("peers", str, "none,ilu,gamg,sor", "PETSc preconditioners run beside greenpc"),
@@ -250,13 +251,13 @@ def figure_theta(opts):
     data = {}
     kept = peers + [f for f in opts["theta_formats"].split(",") if f]
     for theta in thetas:
-        configs = configurations("rotlap2d", 96, 2, peers, opts["dense_max"], f"theta={theta}",
+        configs = configurations("rotlap2d", opts["theta_N"], 2, peers, opts["dense_max"], f"theta={theta}",
                                  ",".join(kept))
-        data[f"{theta:.6f}"] = run_all("rotlap2d", 96, configs, {"theta": theta})
+        data[f"{theta:.6f}"] = run_all("rotlap2d", opts["theta_N"], configs, {"theta": theta})
     return data
 
 
-def theta_figure(path, data):
+def theta_figure(path, data, N):
     import matplotlib
 
     from greenpc import weights
@@ -275,7 +276,7 @@ def theta_figure(path, data):
     ax.set_yscale("log")
     ax.set_xlabel("theta")
     ax.set_ylabel("FGMRES(50) iterations (missing: F)")
-    ax.set_title("rotated Laplacian, xi = 0.1, 98 x 98 grid")
+    ax.set_title(f"rotated Laplacian, xi = 0.1, {N + 2} x {N + 2} grid")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -334,7 +335,9 @@ def readme_section(results, opts):
     if results.get("figure14"):
         rows = results["figure14"]
         labels = list(next(iter(rows.values())))
-        lines += ["", "**rotlap2d** (figure 14), iterations versus theta:", "",
+        side = opts["theta_N"] + 2
+        lines += ["", f"**rotlap2d** (figure 14), iterations versus theta on the {side} x {side} grid: "
+                  f"![figure 14]({opts['out']}/figure14.png)", "",
                   table(rows, labels).replace("| N |", "| theta |")]
     if results.get("figure11"):
         lines += ["", f"Spectra of A, A M (dense) and A M (H-matrix) at N = 256 (figure 11): "
@@ -421,7 +424,7 @@ def main():
         results["figure14"] = figure_theta(opts)
         save()
         if results["figure14"] and rank0:
-            theta_figure(os.path.join(opts["out"], "figure14.png"), results["figure14"])
+            theta_figure(os.path.join(opts["out"], "figure14.png"), results["figure14"], opts["theta_N"])
     if "slices" in figures and rank0:
         results["slices"] = figure_slices(opts)
         save()

@@ -213,3 +213,21 @@ def test_paper_driver_reruns_only_the_chosen_models_and_configurations(mpirun, t
     assert set(second["16"]) == {"ilu", "dense", "hmatrix", "hmatrix-r3"}
     assert second["16"]["hmatrix"] == first["react1d"]["16"]["hmatrix"]
     assert second["16"]["dense"]["iterations"] == first["react1d"]["16"]["dense"]["iterations"]
+
+
+def test_paper_figure14_sweeps_angles_off_the_anchors(mpirun, tmp_path):
+    """Figure 14 on a small grid: every angle, anchors or not, converges within the issue's bound of 25
+    with the shipped rotlap2d model (dense), the peer runs beside it, and the plot and table are written."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# test\n")
+    mpirun(["bench/paper.py", "-paper_figures", "14", "-paper_thetas", "3", "-paper_theta_N", "16",
+            "-paper_peers", "none", "-paper_theta_formats", "dense", "-paper_out", str(tmp_path),
+            "-paper_readme", str(readme)])
+    data = load(tmp_path / "paper.json")["figure14"]
+    assert sorted(float(t) for t in data) == pytest.approx([0, math.pi / 3, 2 * math.pi / 3], abs=1e-6)
+    for row in data.values():
+        assert set(row) == {"none", "dense"}
+        assert row["dense"]["converged"] and row["dense"]["mean"] <= 25
+        assert 2 * row["dense"]["mean"] < row["none"]["mean"]
+    text = readme.read_text()
+    assert (tmp_path / "figure14.png").exists() and "18 x 18 grid" in text and "| theta |" in text
