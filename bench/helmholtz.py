@@ -262,9 +262,10 @@ def main():
     sweep_runs = [(p, opts["sweep_N"], k2) for p in profiles for k2 in floats(opts["k2"])]
     table_runs = [(p, N, k2) for p in profiles for N in map(int, floats(opts["sizes"]))
                   for k2 in floats(opts["table_k2"])]
-    kept_sweep, kept_table = earlier_cases(opts, set(sweep_runs + table_runs))
     sweep = [run_case(p, N, k2, opts, comm) for p, N, k2 in sweep_runs]
     big = [run_case(p, N, k2, opts, comm) for p, N, k2 in table_runs]
+    # read at the end, so that runs of other media in the same folder meanwhile are kept too
+    kept_sweep, kept_table = earlier_cases(opts, set(sweep_runs + table_runs))
     order = ["constant", "gauss", "layers"]
     sweep = sorted(kept_sweep + sweep, key=lambda c: (order.index(c["profile"]), c["k2"]))
     big = sorted(kept_table + big, key=lambda c: (order.index(c["profile"]), c["N"], c["k2"]))
