@@ -269,7 +269,8 @@ def theta_figure(path, data, N):
     fig, ax = plt.subplots(figsize=(7, 4))
     for label in data[thetas[0]]:
         means = [data[t][label]["mean"] if data[t][label]["converged"] else np.nan for t in thetas]
-        ax.plot([float(t) for t in thetas], means, marker="o", label=label)
+        name = f"greenpc {label}" if label.startswith(("dense", "hmatrix")) else label
+        ax.plot([float(t) for t in thetas], means, marker="o", label=name)
     anchors = weights.load(models.path("rotlap2d")).record["training"]["config"]["anchor_params"]["theta"]
     for k, theta in enumerate(anchors):
         ax.axvline(theta, color="0.8", linestyle=":", zorder=0, label="anchor angles" if k == 0 else None)
