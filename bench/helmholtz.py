@@ -58,6 +58,8 @@ SPECS = (
     Option("keep", bool, True, "keep the cases this run does not repeat from -helmholtz_out's earlier "
            "helmholtz.json (so a model trained later adds its medium to the study)"),
 )
+#: the media, in the order of the tables and plot panels
+PROFILES = ("constant", "gauss", "layers")
 #: the closed form of -lap - k2 (constant k2) in each dimension
 CLOSED_FORM = {1: "shifted1d", 2: "helmholtz2d"}
 GREENPC_LABELS = ("greenpc", "greenpc-exact")
@@ -173,7 +175,7 @@ def plot(sweep, labels, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    profiles = sorted({c["profile"] for c in sweep}, key=["constant", "gauss", "layers"].index)
+    profiles = sorted({c["profile"] for c in sweep}, key=PROFILES.index)
     fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4), squeeze=False)
     for ax, profile in zip(axes[0], profiles):
         cases = [c for c in sweep if c["profile"] == profile]
@@ -216,8 +218,7 @@ def write_markdown(data, path):
     earlier = sorted({c["date"] for c in data["sweep"] + data["table"] if "date" in c})
     if earlier:
         lines += [f"Rows marked * were kept from an earlier run ({', '.join(earlier)}; -helmholtz_keep).", ""]
-    lines += [
-             f"## Iterations versus k2 (N = {data['options']['sweep_N']})", ""]
+    lines += [f"## Iterations versus k2 (N = {data['options']['sweep_N']})", ""]
     lines += table(data["sweep"], labels)
     lines += ["", "![iterations versus k2](iterations_vs_k2.png)", "", "## Larger grids", ""]
     lines += table(data["table"], labels)
@@ -266,9 +267,8 @@ def main():
     big = [run_case(p, N, k2, opts, comm) for p, N, k2 in table_runs]
     # read at the end, so that runs of other media in the same folder meanwhile are kept too
     kept_sweep, kept_table = earlier_cases(opts, set(sweep_runs + table_runs))
-    order = ["constant", "gauss", "layers"]
-    sweep = sorted(kept_sweep + sweep, key=lambda c: (order.index(c["profile"]), c["k2"]))
-    big = sorted(kept_table + big, key=lambda c: (order.index(c["profile"]), c["N"], c["k2"]))
+    sweep = sorted(kept_sweep + sweep, key=lambda c: (PROFILES.index(c["profile"]), c["k2"]))
+    big = sorted(kept_table + big, key=lambda c: (PROFILES.index(c["profile"]), c["N"], c["k2"]))
     data = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} "
             f"({os.cpu_count()} cores)", "ranks": comm.getSize(), "options": opts,
             "sweep": sweep, "table": big,

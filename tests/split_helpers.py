@@ -23,6 +23,18 @@ def network_values(model, kernel, x, y):
                                    feats)) for a, b in zip(x, y)])
 
 
+def approximate_inverse(model, params, grid):
+    """The dense approximate inverse h^d G of a shipped model on ``grid``'s points (the grid's spacing
+    set, as the PC sets it)."""
+    from greenpc.kernels.learned import LearnedKernel
+
+    points = grid.coordinates(grid.all_indices())
+    n = len(points)
+    kernel = LearnedKernel(model, params)
+    kernel.spacing = grid.h
+    return kernel(np.repeat(points, n, 0), np.tile(points, (n, 1))).reshape(n, n) * grid.h ** grid.dim
+
+
 def assert_refused(model, problem, folder, message):
     """A weight file of ``model`` with the problem record ``problem`` fails to load with ``message``."""
     import pytest

@@ -13,7 +13,7 @@ from greenpc.problems.freespace import EULER_GAMMA, FreeSpace, check_free_space,
 from greenpc.train import config as cfg
 from greenpc.train.sampling import Anchors
 
-from split_helpers import assert_refused, gmres_iterations, network_values, tiny_model
+from split_helpers import approximate_inverse, assert_refused, gmres_iterations, network_values, tiny_model
 
 ROTLAP = problems.get("rotlap2d")
 
@@ -147,18 +147,12 @@ def test_the_shipped_rotlap2d_model_preconditions_between_its_anchor_angles():
 
     model = weights.load(models.path("rotlap2d"))
     assert model.problem["free_space"]["epsilon"] == 0.01
-    N = 24
-    grid = problems.Grid(2, N, "interior")
-    points = grid.coordinates(grid.all_indices())
-    x, y = np.repeat(points, len(points), 0), np.tile(points, (len(points), 1))
-    b = np.random.default_rng(0).uniform(-0.5, 0.5, len(points))
+    grid = problems.Grid(2, 24, "interior")
+    b = np.random.default_rng(0).uniform(-0.5, 0.5, grid.size)
     for theta in (0.0, 0.39, 1.9):
-        values = {"theta": theta, "xi": 0.1}
-        kernel = LearnedKernel(model, {"theta": theta})
-        kernel.spacing = grid.h
-        M = kernel(x, y).reshape(len(points), len(points)) * grid.h ** 2
-        A = assemble_scipy(ROTLAP, grid, values).toarray()
+        M = approximate_inverse(model, {"theta": theta}, grid)
+        A = assemble_scipy(ROTLAP, grid, {"theta": theta, "xi": 0.1}).toarray()
         its = gmres_iterations(A, M, b)
         assert its is not None and its <= 20, (theta, its)
-        plain = gmres_iterations(A, np.eye(len(points)), b)
+        plain = gmres_iterations(A, np.eye(grid.size), b)
         assert plain is None or plain > 80, (theta, plain)

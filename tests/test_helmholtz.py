@@ -155,8 +155,7 @@ def test_shifted_laplacian_peer_and_bench_driver(mpirun, tmp_path):
     # a second run of one medium keeps the cases it does not repeat, marked with the first run's date
     mpirun(["bench/helmholtz.py", "-helmholtz_k2", "300", "-helmholtz_sweep_N", "16",
             "-helmholtz_sizes", "16", "-helmholtz_table_k2", "300", "-helmholtz_profiles", "constant",
-            "-helmholtz_peers",
-            "gamg,gamg-shifted,lu", "-helmholtz_nrhs", "2", "-helmholtz_out", str(tmp_path)], timeout=600)
+            "-helmholtz_peers", "gamg,gamg-shifted,lu", "-helmholtz_nrhs", "2", "-helmholtz_out", str(tmp_path)], timeout=600)
     again = json.loads((tmp_path / "helmholtz.json").read_text())
     cases = [(c["profile"], c["N"], c["k2"]) for c in again["sweep"] + again["table"]]
     assert sorted(cases) == sorted([(c["profile"], c["N"], c["k2"]) for c in data["sweep"] + data["table"]]

@@ -13,7 +13,7 @@ from greenpc.problems.stencil import assemble_scipy
 from greenpc.train import config as cfg
 from greenpc.train.sampling import Anchors
 
-from split_helpers import assert_refused, gmres_iterations, network_values, tiny_model
+from split_helpers import approximate_inverse, assert_refused, gmres_iterations, network_values, tiny_model
 
 
 def pairs(points):
@@ -238,21 +238,15 @@ def test_the_shipped_split_models_precondition_across_k2(name, medium_params, N)
 
     model = weights.load(models.path(name))
     assert model.problem["params"]["gauss"] == medium_params["gauss"]
-    dim = model.architecture.dim
-    grid = problems.Grid(dim, N, "interior")
-    points = grid.coordinates(grid.all_indices())
-    x, y = pairs(points)
-    n = len(points)
-    b = np.random.default_rng(0).uniform(-0.5, 0.5, n)
+    grid = problems.Grid(model.architecture.dim, N, "interior")
+    b = np.random.default_rng(0).uniform(-0.5, 0.5, grid.size)
     for k2 in (100.0, 300.0, 1000.0):
-        kernel = LearnedKernel(model, {"k2": k2})
-        kernel.spacing = grid.h
-        M = kernel(x, y).reshape(n, n) * grid.h ** dim
+        M = approximate_inverse(model, {"k2": k2}, grid)
         A = assemble_scipy(problems.get(model.problem["name"]), grid, {"k2": k2, **medium_params}).toarray()
         its = gmres_iterations(A, M, b)
-        bound = 25 if dim == 1 else (30 if k2 <= 300 else 60)
+        bound = 25 if grid.dim == 1 else (30 if k2 <= 300 else 60)
         assert its is not None and its <= bound, (k2, its)
-        assert gmres_iterations(A, np.eye(n), b) is None
+        assert gmres_iterations(A, np.eye(grid.size), b) is None
 
 
 DOUBLE_CHECK = """
