@@ -310,8 +310,6 @@ def _problem(path, problem, architecture):
                     for c in domain)
             and all(lo < hi for lo, hi in zip(*domain))):
         _fail(path, f"has domain {domain!r}, expected [[low] * {dim}, [high] * {dim}] with low < high")
-    if "modes" in problem and "free_space" in problem:
-        _fail(path, "has both split-off modes and a free-space part; a model splits off one")
     if "modes" in problem:
         _check_modes(path, problem, preset)
     if "free_space" in problem:
@@ -320,8 +318,8 @@ def _problem(path, problem, architecture):
 
 
 def _check_free_space(path, problem, preset):
-    """The optional split-off free-space kernel (``problems.freespace``): a constant-coefficient
-    diffusion preset in 2D and a positive mollifier width."""
+    """The optional split-off free-space kernel (``problems.freespace``): a 2D preset with a constant
+    diffusion tensor and no convection, and a positive mollifier width."""
     from .problems.freespace import check_free_space
 
     record = problem["free_space"]

@@ -83,14 +83,16 @@ def test_on_a_grid_the_width_gives_the_lattice_greens_function_diagonal():
         assert abs(inverse[centre, centre] - s[centre] - smooth) < 0.01 * inverse[centre, centre]
 
 
-def test_only_constant_coefficient_diffusion_in_2d_can_be_split():
-    check_free_space(ROTLAP, ROTLAP.resolve({}))
-    for name in ("react2d", "conv2d", "react1d", "helmholtz2d"):
+def test_only_constant_coefficient_diffusion_in_2d_with_a_reaction_at_most_can_be_split():
+    for name in ("rotlap2d", "react2d", "helmholtz2d"):
+        preset = problems.get(name)
+        check_free_space(preset, preset.resolve({"gauss": 1.0} if name == "helmholtz2d" else {}))
+    for name in ("conv2d", "react1d", "helmholtz1d"):
         preset = problems.get(name)
         with pytest.raises(ValueError, match="free-space split"):
             check_free_space(preset, preset.resolve({}))
     with pytest.raises(OptionError, match="-train_free_space"):
-        cfg.from_options({"problem": "react2d", "train_free_space": "1"})
+        cfg.from_options({"problem": "conv2d", "train_free_space": "1"})
 
 
 TINY = {"problem": "rotlap2d", "xi": "0.1", "train_param": "theta=0:3.141592653589793:periodic",
@@ -134,7 +136,8 @@ def test_a_weight_file_with_a_bad_free_space_part_is_refused(split_model, tmp_pa
     model = split_model
     for extra, message in (({"free_space": {"epsilon": -1.0}}, "expected {epsilon in"),
                            ({"free_space": {}}, "expected {epsilon in"),
-                           ({"modes": {"width": 1.0, "max_eigenvalue": 10.0}}, "splits off one")):
+                           ({"modes": {"width": 1.0, "max_eigenvalue": 10.0}},
+                            "has split-off modes, but resonant-mode splitting is for")):
         assert_refused(model, {**model.problem, **extra}, tmp_path, message)
 
 
@@ -156,3 +159,81 @@ def test_the_shipped_rotlap2d_model_preconditions_between_its_anchor_angles():
         assert its is not None and its <= 20, (theta, its)
         plain = gmres_iterations(A, np.eye(grid.size), b)
         assert plain is None or plain > 80, (theta, plain)
+
+
+HELMHOLTZ = problems.get("helmholtz2d")
+
+
+def test_with_a_reaction_the_part_is_the_principal_parts_and_the_remainder_source_is_minus_c_s():
+    """helmholtz2d (-lap - k2 n^2, Gaussian inclusion): S is the Laplacian's (its width on a grid the
+    5-point lattice's), and delta - L_x S, by central differences, is remainder_source = k2 n^2(x) S."""
+    values = HELMHOLTZ.resolve({"k2": 300.0, "gauss": 1.0})
+    eps, d = 0.05, 2e-4
+    part = FreeSpace(HELMHOLTZ, eps)
+    np.testing.assert_allclose(part.width(values, 1.0), np.exp(-EULER_GAMMA / 2) / 2 ** 1.5, rtol=2e-3)
+    y = np.array([0.45, 0.55])
+    x = y + eps * np.random.default_rng(1).standard_normal((20, 2))
+    ys = np.broadcast_to(y, x.shape)
+
+    def s(points):
+        return part.kernel(points, ys, values)
+
+    lap = sum(s(x + e) - 2 * s(x) + s(x - e) for e in np.eye(2) * d) / d ** 2
+    applied = -lap + HELMHOLTZ.c(x, values) * s(x)
+    delta = np.exp(-np.sum((x - y) ** 2, -1) / eps ** 2) / (np.pi * eps ** 2)
+    remainder = part.remainder_source(x, ys, values, delta)
+    np.testing.assert_allclose(remainder, 300.0 * (1 + np.exp(-np.sum((x - 0.5) ** 2, -1) / 0.045)) * s(x),
+                               rtol=1e-12)
+    assert np.abs(delta - applied - remainder).max() <= 1e-3 * delta.max()
+
+
+BOTH = {"problem": "helmholtz2d", "train_param": "k2=50:200", "train_anchor_params": "k2=50:200",
+        "train_free_space": "1", "train_modes": "100", "train_modes_window": "below",
+        "train_widths": "4", "train_epsilons": "0.02", "train_far_width": "8", "train_epochs": "4",
+        "train_batches_per_epoch": "5", "train_batch_boundary": "32", "train_batch_anchor": "32",
+        "train_batch_uniform": "32", "train_batch_near": "32", "train_anchor_N": "8",
+        "train_anchor_refine": "1", "train_subdomains": "1", "train_progress": "0", "train_seed": "3"}
+
+
+def test_free_space_and_modes_split_off_together_sum_and_chain_their_sources():
+    from greenpc.problems.split import Sum
+
+    config = cfg.from_options(dict(BOTH))
+    part = config.split()
+    assert isinstance(part, Sum) and part.removes_source and not part.zero_on_boundary
+    free, modes = part.parts
+    assert isinstance(free, FreeSpace) and free is not None and modes is not None
+    values = HELMHOLTZ.resolve({"k2": 150.0})
+    rng = np.random.default_rng(2)
+    x, y = rng.random((30, 2)), rng.random((30, 2))
+    np.testing.assert_allclose(part.kernel(x, y, values, 1.0 / 9),
+                               free.kernel(x, y, values, 1.0 / 9) + modes.kernel(x, y, values, 1.0 / 9))
+    # on the boundary S is the free-space part alone (every mode vanishes there)
+    edge = np.c_[rng.random(30), np.zeros(30)]
+    np.testing.assert_allclose(part.boundary_kernel(edge, y, values), free.kernel(edge, y, values))
+    delta = rng.random(30)
+    np.testing.assert_allclose(part.remainder_source(x, y, values, delta),
+                               -HELMHOLTZ.c(x, values) * free.kernel(x, y, values) - modes.source(x, y, 150.0))
+    # the anchors are G_h less both parts
+    anchors = Anchors(config)
+    xa, ya, k2 = (np.asarray(a, dtype=np.float64) for a in (anchors.x, anchors.y, anchors.params[:, 0]))
+    rows = k2 == 200.0
+    restored = np.asarray(anchors.g, dtype=np.float64)[rows] + part.kernel(
+        xa[rows], ya[rows], HELMHOLTZ.resolve({"k2": 200.0}), spacing=1.0 / 9)
+    _, inverse = coarse_inverse(HELMHOLTZ, 8, HELMHOLTZ.resolve({"k2": 200.0}), 1)
+    np.testing.assert_allclose(restored, inverse.ravel(), rtol=1e-4, atol=1e-5 * np.abs(inverse).max())
+
+
+def test_a_model_with_both_parts_records_them_and_the_kernel_adds_both_back(tmp_path):
+    from greenpc.problems.modes import ResonantModes
+
+    model = tiny_model(BOTH, tmp_path)
+    assert model.problem["free_space"] == {"epsilon": 0.02} and model.problem["modes"]["width"] == 100.0
+    kernel = LearnedKernel(model, {"k2": 120.0})
+    x, y = np.array([[0.2, 0.3], [0.5, 0.5], [0.9, 0.1]]), np.array([[0.5, 0.5], [0.5, 0.5], [0.3, 0.6]])
+    raw = network_values(model, kernel, x, y)
+    values = HELMHOLTZ.resolve({"k2": 120.0})
+    modes = ResonantModes.from_dict(2, model.problem["modes"], None)
+    expected = raw + FreeSpace(HELMHOLTZ, 0.02).kernel(x, y, values) + modes.kernel(x, y, values)
+    np.testing.assert_allclose(kernel(x, y), expected, rtol=1e-5, atol=1e-6)
+    assert "free-space kernel" in kernel.describe() and "resonant modes" in kernel.describe()

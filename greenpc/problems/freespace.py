@@ -17,13 +17,19 @@ kappa from one solve of the 9-point operator on a 127 x 127 grid (0.6-1.1 for th
 with xi = 0.1, against eps = 0.01 otherwise: at N = 32 S(y, y) would be 0.56 too large, 30% of the
 diagonal). Away from the source S does not depend on the width.
 
-The network then learns R = G - S, which solves L_x R = 0 in the domain with R = -S on its boundary:
+With a reaction term c(x) u (Helmholtz, -lap - k2 n^2) S is the principal part's: L_x S = N_A + c(x) S,
+so R = G - S solves L_x R = -c(x) S, a source with S's log singularity (R behaves like r^2 log r
+there, which the far-field branch resolves), and kappa is measured on the principal part's stencil.
+
+Without one, the network learns R = G - S, which solves L_x R = 0 in the domain with R = -S on its boundary:
 a smooth function with no source to learn (the rotated Laplacian's network otherwise has to resolve
 N_eps, and under the relative residual it never did; under the paper's normalization by the source's
 peak it did not satisfy the PDE away from the source). The anchors are G_h - S and the kernel adds S
 back. The mollifier is N_A instead of the isotropic N_eps; they differ within a few eps of the source,
 where the discrete inverse differs from either.
 """
+from dataclasses import replace
+
 import numpy as np
 
 EULER_GAMMA = 0.5772156649015329
@@ -52,15 +58,21 @@ def ein(s, xp=np):
 
 
 def check_free_space(problem, params):
-    """Raise unless ``problem`` is -div(A grad u) in 2D with A constant (no convection, no reaction)."""
-    if problem.dim != 2 or problem.convection is not None or problem.reaction is not None:
-        raise ValueError(f"the free-space split is for -div(A grad u) in 2D with a constant A, not "
-                         f"{problem.name}")
+    """Raise unless ``problem`` is -div(A grad u) + c(x) u in 2D with A constant and no convection."""
+    if problem.dim != 2 or problem.convection is not None:
+        raise ValueError(f"the free-space split is for -div(A grad u) + c u in 2D with a constant A, "
+                         f"not {problem.name}")
     points = np.random.default_rng(0).random((16, 2))
     a = problem.a(points, params)
     if not np.allclose(a, a[:1], rtol=1e-12, atol=0.0):
         raise ValueError(f"the free-space split needs a constant diffusion tensor; {problem.name}'s "
                          "varies in x")
+
+
+def principal_part(problem):
+    """The problem without its reaction term: -div(A grad u), whose free-space kernel S is."""
+    return problem if problem.reaction is None else replace(problem, reaction=None,
+                                                            name=f"{problem.name}-principal")
 
 
 class FreeSpace:
@@ -93,7 +105,7 @@ class FreeSpace:
         tensor = self.problem.a(np.zeros((1, 2)), values)[0]
         key = tuple(np.round(tensor[np.triu_indices(2)], 12))
         if key not in self._kappa:
-            self._kappa[key] = _kappa(self.problem, values)
+            self._kappa[key] = _kappa(principal_part(self.problem), values)
         return self._kappa[key] * spacing
 
     def kernel(self, x, y, values, spacing=None, xp=np):
@@ -109,9 +121,17 @@ class FreeSpace:
         phi = -(2.0 * np.log(eps) - EULER_GAMMA + ein(rho2 / eps ** 2, xp)) / (4.0 * np.pi)
         return phi / xp.sqrt(det)
 
+    def boundary_kernel(self, x, y, values, xp=np):
+        """S on the boundary (the mollified kernel, no grid)."""
+        return self.kernel(x, y, values, xp=xp)
+
     def remainder_source(self, x, y, values, delta, xp=np):
-        """The source of R = G - S: none (the mollifier is S's own, N_A)."""
-        return 0.0 * delta
+        """The source of R = G - S: delta - L S = -c(x) S(x, y), the mollifier being S's own (N_A).
+
+        ``delta`` is taken to be N_A, so this part comes first in a ``split.Sum``."""
+        if self.problem.reaction is None:
+            return 0.0 * delta
+        return -self.problem.c(x, values, xp) * self.kernel(x, y, values, xp=xp)
 
 
 def _kappa(problem, values):

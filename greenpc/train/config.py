@@ -266,11 +266,14 @@ class TrainConfig:
 
     def split(self):
         """The closed-form part split off G (``problems.split``), or None."""
+        from ..problems.split import combine
+
+        free = None
         if self.options["free_space"]:
             from ..problems.freespace import FreeSpace
 
-            return FreeSpace(self.preset, min(self.epsilons()))
-        return self.modes()
+            free = FreeSpace(self.preset, min(self.epsilons()))
+        return combine([free, self.modes()])
 
     def to_dict(self):
         return {"problem": self.problem, "fixed_params": self.fixed_params,
@@ -327,8 +330,6 @@ def from_options(database=None):
     if options["free_space"]:
         from ..problems.freespace import check_free_space
 
-        if options["modes"]:
-            raise OptionError("-train_free_space and -train_modes split off different parts: use one")
         try:
             check_free_space(preset, fixed)
         except ValueError as err:

@@ -100,7 +100,7 @@ def make_loss(config, arch, stage, anchor_scale):
         if part is None or part.zero_on_boundary:
             return plain(params, x, y, raw)
         feats, values = split(raw)
-        return value(params, x, y, feats) + part.kernel(x, y, values, xp=jnp)
+        return value(params, x, y, feats) + part.boundary_kernel(x, y, values, jnp)
 
     def loss(params, batch, weights):
         res = jax.vmap(residual, (None, 0, 0, 0))(params, batch["res_x"], batch["res_y"],
