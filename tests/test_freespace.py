@@ -95,25 +95,31 @@ def test_only_constant_coefficient_diffusion_in_2d_with_a_reaction_at_most_can_b
         cfg.from_options({"problem": "conv2d", "train_free_space": "1"})
 
 
+#: a few steps of a tiny network on an 8 x 8 anchor grid (the sizes of every tiny model here)
+SMALL = {"train_widths": "4", "train_epsilons": "0.02", "train_far_width": "8", "train_epochs": "4",
+         "train_batches_per_epoch": "5", "train_batch_boundary": "32", "train_batch_anchor": "32",
+         "train_batch_uniform": "32", "train_batch_near": "32", "train_anchor_N": "8",
+         "train_anchor_refine": "1", "train_subdomains": "1", "train_progress": "0", "train_seed": "3"}
 TINY = {"problem": "rotlap2d", "xi": "0.1", "train_param": "theta=0:3.141592653589793:periodic",
-        "train_anchor_params": "theta=0:1.5707963267948966", "train_free_space": "1",
-        "train_widths": "4", "train_epsilons": "0.02", "train_far_width": "8", "train_epochs": "4",
-        "train_batches_per_epoch": "5", "train_batch_boundary": "32", "train_batch_anchor": "32",
-        "train_batch_uniform": "32", "train_batch_near": "32", "train_anchor_N": "8",
-        "train_anchor_refine": "1", "train_subdomains": "1", "train_progress": "0", "train_seed": "3"}
+        "train_anchor_params": "theta=0:1.5707963267948966", "train_free_space": "1", **SMALL}
+
+
+def assert_anchors_restore_the_inverse(anchors, part, preset, name, value):
+    """Anchors of the parameter ``name`` = ``value`` plus the split-off part at the anchor grid's
+    spacing (N = 8) are the discrete inverse."""
+    x, y, p = (np.asarray(a, dtype=np.float64) for a in (anchors.x, anchors.y, anchors.params[:, 0]))
+    rows = p == value
+    values = preset.resolve({name: float(value)})
+    restored = np.asarray(anchors.g, dtype=np.float64)[rows] + part.kernel(x[rows], y[rows], values,
+                                                                           spacing=1.0 / 9)
+    _, inverse = coarse_inverse(preset, 8, values, 1)
+    np.testing.assert_allclose(restored, inverse.ravel(), rtol=1e-4, atol=1e-5 * np.abs(inverse).max())
 
 
 def test_anchors_are_the_inverse_less_the_free_space_part():
-    config = cfg.from_options(dict(TINY))
-    anchors = Anchors(config)
-    x, y, theta = (np.asarray(a, dtype=np.float64) for a in (anchors.x, anchors.y, anchors.params[:, 0]))
-    part = FreeSpace(ROTLAP, 0.02)
+    anchors = Anchors(cfg.from_options(dict(TINY)))
     for value in (0.0, np.float32(np.pi / 2)):
-        rows = theta == value
-        restored = np.asarray(anchors.g, dtype=np.float64)[rows] + part.kernel(
-            x[rows], y[rows], {"theta": float(value), "xi": 0.1}, spacing=1.0 / 9)
-        _, inverse = coarse_inverse(ROTLAP, 8, {"theta": float(value), "xi": 0.1}, 1)
-        np.testing.assert_allclose(restored, inverse.ravel(), rtol=1e-4, atol=1e-5 * np.abs(inverse).max())
+        assert_anchors_restore_the_inverse(anchors, FreeSpace(ROTLAP, 0.02), ROTLAP, "theta", value)
 
 
 @pytest.fixture(scope="module")
@@ -188,11 +194,7 @@ def test_with_a_reaction_the_part_is_the_principal_parts_and_the_remainder_sourc
 
 
 BOTH = {"problem": "helmholtz2d", "train_param": "k2=50:200", "train_anchor_params": "k2=50:200",
-        "train_free_space": "1", "train_modes": "100", "train_modes_window": "below",
-        "train_widths": "4", "train_epsilons": "0.02", "train_far_width": "8", "train_epochs": "4",
-        "train_batches_per_epoch": "5", "train_batch_boundary": "32", "train_batch_anchor": "32",
-        "train_batch_uniform": "32", "train_batch_near": "32", "train_anchor_N": "8",
-        "train_anchor_refine": "1", "train_subdomains": "1", "train_progress": "0", "train_seed": "3"}
+        "train_free_space": "1", "train_modes": "100", "train_modes_window": "below", **SMALL}
 
 
 def test_free_space_and_modes_split_off_together_sum_and_chain_their_sources():
@@ -202,7 +204,7 @@ def test_free_space_and_modes_split_off_together_sum_and_chain_their_sources():
     part = config.split()
     assert isinstance(part, Sum) and part.removes_source and not part.zero_on_boundary
     free, modes = part.parts
-    assert isinstance(free, FreeSpace) and free is not None and modes is not None
+    assert isinstance(free, FreeSpace) and modes is not None
     values = HELMHOLTZ.resolve({"k2": 150.0})
     rng = np.random.default_rng(2)
     x, y = rng.random((30, 2)), rng.random((30, 2))
@@ -215,13 +217,7 @@ def test_free_space_and_modes_split_off_together_sum_and_chain_their_sources():
     np.testing.assert_allclose(part.remainder_source(x, y, values, delta),
                                -HELMHOLTZ.c(x, values) * free.kernel(x, y, values) - modes.source(x, y, 150.0))
     # the anchors are G_h less both parts
-    anchors = Anchors(config)
-    xa, ya, k2 = (np.asarray(a, dtype=np.float64) for a in (anchors.x, anchors.y, anchors.params[:, 0]))
-    rows = k2 == 200.0
-    restored = np.asarray(anchors.g, dtype=np.float64)[rows] + part.kernel(
-        xa[rows], ya[rows], HELMHOLTZ.resolve({"k2": 200.0}), spacing=1.0 / 9)
-    _, inverse = coarse_inverse(HELMHOLTZ, 8, HELMHOLTZ.resolve({"k2": 200.0}), 1)
-    np.testing.assert_allclose(restored, inverse.ravel(), rtol=1e-4, atol=1e-5 * np.abs(inverse).max())
+    assert_anchors_restore_the_inverse(Anchors(config), part, HELMHOLTZ, "k2", 200.0)
 
 
 def test_a_model_with_both_parts_records_them_and_the_kernel_adds_both_back(tmp_path):

@@ -36,7 +36,7 @@ class Sum:
         total = 0.0
         for part in self.parts:
             if not part.zero_on_boundary:
-                total = total + part.kernel(x, y, values, None, xp)
+                total = total + part.boundary_kernel(x, y, values, xp)
         return total
 
     def remainder_source(self, x, y, values, delta, xp=np):
