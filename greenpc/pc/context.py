@@ -3,7 +3,8 @@
 It adapts; the work happens in PETSc-free modules (kernels, hmatrix) and the small PETSc helpers of this
 package. Set-up on every rank: read the kernel (weight file or closed form), find the geometry of the
 local rows, build the kernel matrix on this rank's rows in the chosen format, fit it to the operator
-(scale, boundary rows, diagonal). ``apply`` is one product with the assembled matrices.
+(scale, boundary rows, diagonal). ``apply`` is one product with the assembled matrices, optionally
+followed by SOR sweeps on its residual (``smoothing``).
 
 Options (prefix-aware, see ``greenpc.pc.options.SPECS`` for the full table with defaults):
 -greenpc_weights, -greenpc_kernel, -greenpc_param, -greenpc_precision, -greenpc_gate_tol, -greenpc_format,
@@ -12,7 +13,7 @@ Options (prefix-aware, see ``greenpc.pc.options.SPECS`` for the full table with 
 -greenpc_hmat_compressor, -greenpc_hmat_rank, -greenpc_hmat_rank_rule, -greenpc_hmat_tol,
 -greenpc_hmat_max_rank, -greenpc_hmat_rank_samples, -greenpc_check_samples, -greenpc_check_tol, -greenpc_check_fallback,
 -greenpc_memory_max, -greenpc_symmetric, -greenpc_diagonal_fit, -greenpc_scale,
--greenpc_scale_vectors, -greenpc_seed, -greenpc_view_partition.
+-greenpc_scale_vectors, -greenpc_smooth_its, -greenpc_smooth_omega, -greenpc_seed, -greenpc_view_partition.
 """
 import hashlib
 import math
@@ -25,7 +26,7 @@ from .. import models
 from ..kernels import Kernel, closed_form
 from ..kernels.base import Symmetrized, Wrapped
 from ..options import help_text, read
-from . import collective, formats, geometry, scaling
+from . import collective, formats, geometry, scaling, smoothing
 from .layout import make_layout
 from .options import SPECS, parse_params
 
@@ -73,6 +74,7 @@ class GreenPC:
         self.key = None
         self.k_diagonal = None
         self.fit_pairs = None
+        self.smoother = None
         self.report = {}
         self.calls = {"setUp": 0, "apply": 0, "applyTranspose": 0}
 
@@ -131,6 +133,9 @@ class GreenPC:
                                               self.layout, opts, self.fit_pairs)
         finally:
             EVENTS["Fit"].end()
+        if self.smoother is not None:
+            self.smoother.destroy()
+        self.smoother = collective.run(comm, smoothing.make, pmat, opts["smooth_its"], opts["smooth_omega"])
         self.report["setup_s"] = time.perf_counter() - start_time
 
     def _build(self, comm, local, n_local, source, pmat):
@@ -256,10 +261,15 @@ class GreenPC:
         self.calls["apply"] += 1
         EVENTS["Apply"].begin()
         self.op.mult(x, y)
+        if self.smoother is not None:
+            self.smoother.smooth(x, y)
         EVENTS["Apply"].end()
 
     def applyTranspose(self, pc, x, y):
         self.calls["applyTranspose"] += 1
+        if self.smoother is not None:
+            raise ValueError(f"greenpc: transpose solves are not supported with -greenpc_smooth_its "
+                             f"{self.smoother.its} (the SOR sweeps have no transpose here; use 0)")
         EVENTS["Apply"].begin()
         self.op.multTranspose(x, y)
         EVENTS["Apply"].end()
@@ -306,6 +316,7 @@ class GreenPC:
                   f"against dense",
                   f"preconditioned residual ||v - A M v|| / ||v|| on random v: "
                   f"{info['preconditioned_residual']:.3e}"]
+        lines.append("smoothing: " + (self.smoother.describe() if self.smoother is not None else "none"))
         if "check_error" in info:
             lines.append(f"a posteriori check: mean relative entry error {info['check_error']:.3e}")
         if self.op.kind == "hmatrix":
@@ -333,6 +344,9 @@ class GreenPC:
     def reset(self, pc):
         if self.op is not None:
             self.op.destroy()
+        if self.smoother is not None:
+            self.smoother.destroy()
+        self.smoother = None
         self.op = self.fit = self.layout = self.key = self.fit_pairs = None
 
     def destroy(self, pc):

@@ -77,6 +77,11 @@ SPECS = (
            check=non_negative),
     Option("scale_vectors", int, 4, "random vectors of the scale fit and the quality estimate",
            check=positive),
+    Option("smooth_its", int, 0, "symmetric SOR sweeps on the residual after each kernel product "
+           "(0: none; 2 is multiplicative -pc_composite_pcs python,sor with -sub_1_pc_sor_its 2)",
+           check=non_negative),
+    Option("smooth_omega", float, 1.0, "relaxation factor of those sweeps",
+           check=lambda v: None if 0 < v < 2 else "expected 0 < omega < 2"),
     Option("seed", int, 0, "seed of the random vectors and samples", check=non_negative),
     Option("view_partition", str, "", "save a drawing of the H-matrix block partition (PNG)"),
 )
