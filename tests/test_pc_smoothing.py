@@ -78,3 +78,24 @@ def test_transpose_solves_are_refused_naming_the_option():
     while err is not None and "-greenpc_smooth_its" not in str(err):
         err = err.__cause__ or err.__context__
     assert err is not None and "-greenpc_smooth_its 1" in str(err)
+
+
+def test_changing_only_the_sweeps_does_not_rebuild_the_kernel_matrix():
+    A, pc, ksp = poisson_pc({})
+    context = pc.getPythonContext()
+    evaluations = context.kernel.evaluations
+    b, plain, smoothed = A.createVecLeft(), A.createVecRight(), A.createVecRight()
+    b.setArray(np.random.default_rng(5).uniform(-0.5, 0.5, b.getLocalSize()))
+    pc.apply(b, plain)
+    with pushed_options({"greenpc_kernel": "poisson2d", "greenpc_format": "dense",
+                         "greenpc_scale": "0.6", "greenpc_smooth_its": "2"}):
+        pc.setFromOptions()
+    A.scale(2.0)  # the same values (exactly) in a new matrix state: the PC is set up again
+    A.scale(0.5)
+    ksp.setOperators(A)
+    ksp.solve(b, smoothed)
+    assert context.calls["setUp"] == 2
+    pc.apply(b, smoothed)
+    assert context.kernel.evaluations == evaluations and context.smoother is not None
+    smoothed.axpy(-1.0, plain)
+    assert smoothed.norm() > 1e-3 * plain.norm()

@@ -31,6 +31,8 @@ from .layout import make_layout
 from .options import SPECS, parse_params
 
 MIB = float(1 << 20)
+# options that a later set-up applies without rebuilding the kernel matrix
+REFIT_ONLY = ("scale", "scale_vectors", "smooth_its", "smooth_omega")
 EVENTS = {name: PETSc.Log.Event(f"GreenPC{name}") for name in
           ("SetUp", "KernelEval", "Assembly", "Fit", "Apply")}
 
@@ -119,7 +121,7 @@ class GreenPC:
         local, source = collective.run(comm, geometry.local_coordinates, pc, n_local)
         collective.run(comm, self.kernel.check_points, local, "mesh point")
         key = hashlib.sha256(np.ascontiguousarray(local).tobytes() + repr(sorted(
-            (k, v) for k, v in opts.items() if k not in ("scale", "scale_vectors"))).encode()).digest()
+            (k, v) for k, v in opts.items() if k not in REFIT_ONLY)).encode()).digest()
         if key != self.key or self.op is None:
             self._build(comm, local, n_local, source, pmat)
             self.key = key
