@@ -53,6 +53,8 @@ SPECS = (
     Option("greenpc_max_points", int, 20000, "largest grid greenpc's closed-form stand-in is built "
            "for (its series costs about 10 us per entry here)"),
     Option("hmat_tol", float, 1e-4, "ACA tolerance of greenpc's H-matrix"),
+    Option("smoothing", str, "2", "numbers of SOR sweeps after the learned kernel's product also "
+           "measured, on the same set-up (greenpc+sorN; empty: none)"),
     Option("out", str, "bench/results/helmholtz", "folder of the results"),
     Option("dim", int, 2, "1: helmholtz1d on [0, 1]; 2: helmholtz2d on the unit square"),
     Option("keep", bool, True, "keep the cases this run does not repeat from -helmholtz_out's earlier "
@@ -138,12 +140,26 @@ def run_case(profile, N, k2, opts, comm):
             results[name] = {"pc": name, "skipped": label}
         else:
             with pushed_options(settings):
-                results[name] = solve_with(A, da, grid, seeds, label, comm)
+                result = solve_with(A, da, grid, seeds, label, comm,
+                                    smoothing=smoothing_counts(opts) if name == "greenpc" else ())
+            results[name] = result
+            for variant, run in result.pop("variants", {}).items():
+                results[name + variant[len(label):]] = run
     A.destroy()
     da.destroy()
     line = "  ".join(f"{k} {cell(v)}" for k, v in results.items())
     log(f"{profile:8s} N={N:4d} k2={k2:6g}: {line}")
     return {"profile": profile, "N": N, "k2": k2, "params": params, "results": results}
+
+
+def smoothing_counts(opts):
+    return [int(v) for v in opts["smoothing"].split(",") if v.strip()]
+
+
+def labels_of(opts):
+    """Table and plot columns: the peers, greenpc, and greenpc with each number of sweeps."""
+    return ([p for p in opts["peers"].split(",") if p] + list(GREENPC_LABELS)
+            + [f"greenpc+sor{n}" for n in smoothing_counts(opts)])
 
 
 def cell(result):
@@ -203,18 +219,21 @@ def table(cases, labels):
     for c in cases:
         kept = " *" if "date" in c else ""  # a case kept from an earlier run carries that run's date
         lines.append(f"| {c['profile']}{kept} | {c['N']} | {c['k2']:g} | "
-                     + " | ".join(cell(c["results"][k]) for k in labels) + " |")
+                     + " | ".join(cell(c["results"].get(k, {"skipped": "not run"})) for k in labels)
+                     + " |")
     return lines
 
 
 def write_markdown(data, path):
-    labels = [p for p in data["options"]["peers"].split(",") if p] + list(GREENPC_LABELS)
+    labels = labels_of({"smoothing": "", **data["options"]})
     greenpc_labels = sorted({c["results"][n].get("pc", "") for c in data["sweep"] + data["table"]
                              for n in GREENPC_LABELS if "skipped" not in c["results"][n]})
     lines = [f"# Helmholtz study, {data['options'].get('dim', 2)}D ({data['date']}, {data['machine']}, {data['ranks']} rank(s))", "",
              "Mean FGMRES(50) iterations to rtol 1e-6 over 3 right-hand sides; F: not converged in 500; "
              "-: not run (reasons in helmholtz.json).",
-             f"greenpc here is: {', '.join(greenpc_labels) or 'not run'}.", ""]
+             f"greenpc here is: {', '.join(greenpc_labels) or 'not run'}; greenpc+sorN: the learned "
+             "greenpc's same set-up with N symmetric SOR sweeps after each kernel product "
+             "(-greenpc_smooth_its N).", ""]
     earlier = sorted({c["date"] for c in data["sweep"] + data["table"] if "date" in c})
     if earlier:
         lines += [f"Rows marked * were kept from an earlier run ({', '.join(earlier)}; -helmholtz_keep).", ""]
@@ -277,7 +296,7 @@ def main():
         os.makedirs(opts["out"], exist_ok=True)
         with open(os.path.join(opts["out"], "helmholtz.json"), "w") as handle:
             json.dump(data, handle, indent=1)
-        labels = [p for p in opts["peers"].split(",") if p] + list(GREENPC_LABELS)
+        labels = labels_of(opts)
         plot(sweep, labels, os.path.join(opts["out"], "iterations_vs_k2.png"))
         write_markdown(data, os.path.join(opts["out"], "README.md"))
         log(f"results in {opts['out']}")

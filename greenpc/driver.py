@@ -29,6 +29,10 @@ SPECS = (
                                                 "gamg-shifted", "lu", "greenpc"]) + " (gamg-shifted: "
            "GAMG on the shifted Laplacian, the reaction's sign flipped, as preconditioning matrix)"),
     Option("summary_json", str, "", "write the results to this JSON file"),
+    Option("smoothing", str, "", "with greenpc: also solve with these numbers of SOR sweeps after "
+           "the kernel product (e.g. 2), reusing the same set-up (-greenpc_smooth_its)",
+           check=lambda v: None if all(x.strip().isdigit() for x in v.split(",") if x.strip())
+           else "expected comma-separated numbers of sweeps (e.g. 2 or 1,2)"),
 )
 
 PROTOCOL = {"ksp_type": "fgmres", "ksp_gmres_restart": "50", "ksp_rtol": "1e-6",
@@ -91,9 +95,13 @@ def uses_shifted_operator(label):
     return label == "gamg-shifted"
 
 
-def solve_with(A, da, grid, rhs_seeds, label, comm, P=None):
+def solve_with(A, da, grid, rhs_seeds, label, comm, P=None, smoothing=()):
     """Set up a fresh KSP from the options database and solve for each right-hand side; ``P`` (default
-    A) is the matrix the preconditioner is built from."""
+    A) is the matrix the preconditioner is built from.
+
+    With greenpc and ``smoothing`` (SOR sweep counts), the same set-up is solved again with each count
+    (``GreenPC.set_smoothing``): ``result["variants"]`` holds ``{f"{label}+sor{its}": result}``, whose
+    ``setup_s`` is the shared set-up's."""
     if uses_shifted_operator(label) and P is None:
         raise ValueError(f"{label}: needs the shifted-Laplacian matrix as P (driver.compare builds it)")
     ksp = PETSc.KSP().create(comm)
@@ -105,6 +113,22 @@ def solve_with(A, da, grid, rhs_seeds, label, comm, P=None):
     start = time.perf_counter()
     ksp.setUp()
     setup = time.perf_counter() - start
+    pc = ksp.getPC()
+    context = pc.getPythonContext() if pc.getType() == "python" else None
+    result = _solves(ksp, A, da, grid, rhs_seeds, label, setup, context)
+    if smoothing and hasattr(context, "set_smoothing"):
+        plain = context.opts["smooth_its"], context.opts["smooth_omega"]
+        result["variants"] = {}
+        for its in smoothing:
+            context.set_smoothing(pc, its)
+            name = f"{label}+sor{its}"
+            result["variants"][name] = _solves(ksp, A, da, grid, rhs_seeds, name, setup, context)
+        context.set_smoothing(pc, *plain)
+    ksp.destroy()
+    return result
+
+
+def _solves(ksp, A, da, grid, rhs_seeds, label, setup, context):
     iterations, reasons, residuals, solve = [], [], [], 0.0
     x, r = A.createVecRight(), A.createVecLeft()
     for seed in rhs_seeds:
@@ -118,24 +142,28 @@ def solve_with(A, da, grid, rhs_seeds, label, comm, P=None):
         iterations.append(ksp.getIterationNumber())
         reasons.append(int(ksp.getConvergedReason()))
         residuals.append(r.norm() / b.norm())
-    pc = ksp.getPC()
-    details = {}
-    if pc.getType() == "python":
-        context = pc.getPythonContext()
-        details = context.summary() if hasattr(context, "summary") else {}
-    result = {
-        "pc": label, "pc_type": pc.getType(), "ksp_type": ksp.getType(),
+    details = context.summary() if hasattr(context, "summary") else {}
+    return {
+        "pc": label, "pc_type": ksp.getPC().getType(), "ksp_type": ksp.getType(),
         "iterations": iterations, "reasons": reasons, "relative_residuals": residuals,
         "converged": all(r > 0 for r in reasons),
         "mean": float(np.mean(iterations)), "std": float(np.std(iterations)),
         "setup_s": setup, "solve_s": solve, "total_s": setup + solve, "details": details,
     }
-    ksp.destroy()
-    return result
 
 
-def compare(problem, grid, da, A, params, scaling, labels, rhs_seeds, comm, out=None):
-    """Each named peer solved in turn on A with the same right-hand sides: ``{label: result}``.
+def with_variants(results):
+    """``{label: result}`` with each result's smoothing variants (``solve_with``) as labels of their own."""
+    out = {}
+    for label, result in results.items():
+        out[label] = {k: v for k, v in result.items() if k != "variants"}
+        out.update(result.get("variants", {}))
+    return out
+
+
+def compare(problem, grid, da, A, params, scaling, labels, rhs_seeds, comm, out=None, smoothing=()):
+    """Each named peer solved in turn on A with the same right-hand sides: ``{label: result}``, with
+    greenpc's smoothing variants (``solve_with``) as labels of their own.
 
     The shifted Laplacian (for "gamg-shifted") is assembled once, only when a peer uses it."""
     shifted = None
@@ -146,13 +174,15 @@ def compare(problem, grid, da, A, params, scaling, labels, rhs_seeds, comm, out=
         for label in labels:
             with pushed_options(peer_options(label, comm.getSize())):
                 results[label] = solve_with(A, da, grid, rhs_seeds, label, comm,
-                                            shifted if uses_shifted_operator(label) else None)
+                                            shifted if uses_shifted_operator(label) else None,
+                                            smoothing)
             if out is not None:
-                report(results[label], out)
+                for result in with_variants({label: results[label]}).values():
+                    report(result, out)
     finally:
         if shifted is not None:
             shifted.destroy()
-    return results
+    return with_variants(results)
 
 
 def reason_name(reason):
@@ -185,16 +215,19 @@ def main(argv=None):
         f"scaling={opts['scaling']} unknowns={grid.size} ranks={size}")
     runs = []
     labels = [s.strip() for s in opts["compare"].split(",") if s.strip()]
+    smoothing = [int(v) for v in opts["smoothing"].split(",") if v.strip()]
     if labels:
         runs += compare(problem, grid, da, A, params, opts["scaling"], labels, seeds, comm,
-                        out).values()
+                        out, smoothing).values()
     else:
-        runs.append(solve_with(A, da, grid, seeds, db.getString("pc_type", "default"), comm))
-        result = runs[-1]
-        for k, (its, reason, res) in enumerate(zip(result["iterations"], result["reasons"],
-                                                   result["relative_residuals"])):
-            out(f"rhs {k}: {its} iterations, {reason_name(reason)}, relative residual {res:.2e}")
-        report(result, out)
+        label = db.getString("pc_type", "default")
+        solved = with_variants({label: solve_with(A, da, grid, seeds, label, comm, None, smoothing)})
+        for result in solved.values():
+            runs.append(result)
+            for k, (its, reason, res) in enumerate(zip(result["iterations"], result["reasons"],
+                                                       result["relative_residuals"])):
+                out(f"rhs {k}: {its} iterations, {reason_name(reason)}, relative residual {res:.2e}")
+            report(result, out)
     summary = {"problem": problem.name, "params": params, "N": opts["N"], "form": opts["form"],
                "scaling": opts["scaling"], "unknowns": grid.size, "ranks": size,
                "nrhs": opts["nrhs"], "seed": opts["seed"], "runs": runs,

@@ -148,6 +148,10 @@ def test_shifted_laplacian_peer_and_bench_driver(mpirun, tmp_path):
             assert "no closed form" in results["greenpc-exact"]["skipped"]
         # greenpc with a learned model runs only where a shipped helmholtz2d model exists
         assert "greenpc" in results
+        if "skipped" not in results["greenpc"]:
+            # -helmholtz_smoothing 2 (the default): the same set-up solved again with two SOR sweeps
+            smoothed = results["greenpc+sor2"]
+            assert smoothed["converged"] and smoothed["setup_s"] == results["greenpc"]["setup_s"]
         if "helmholtz2d" not in models.names():
             assert "no shipped helmholtz2d model" in results["greenpc"]["skipped"]
     growth = [row for row in data["hmatrix_growth"] if row["kernel"] == "greenpc-exact"]

@@ -99,3 +99,28 @@ def test_changing_only_the_sweeps_does_not_rebuild_the_kernel_matrix():
     assert context.kernel.evaluations == evaluations and context.smoother is not None
     smoothed.axpy(-1.0, plain)
     assert smoothed.norm() > 1e-3 * plain.norm()
+
+
+def test_driver_variants_reuse_the_set_up_and_match_a_fresh_one():
+    """solve_with(..., smoothing=(2,)) solves again on the same kernel matrix: the same iterations and
+    residuals as a new set-up with -greenpc_smooth_its 2, and the plain solve is unchanged."""
+    from greenpc.driver import solve_with, with_variants
+
+    problem = problems.get("helmholtz2d")
+    grid = problems.Grid(2, 24)
+    da, A = dmda.build(problem, grid, {"k2": 100.0})
+    base = {**GREENPC, "greenpc_kernel": "helmholtz2d", "greenpc_param": "k2=100",
+            "greenpc_format": "dense", "greenpc_scale": "0.7"}
+    with pushed_options(base):
+        shared = with_variants({"greenpc": solve_with(A, da, grid, [0, 1], "greenpc", PETSc.COMM_WORLD,
+                                                      smoothing=(2,))})
+        plain = solve_with(A, da, grid, [0, 1], "greenpc", PETSc.COMM_WORLD)
+    with pushed_options({**base, "greenpc_smooth_its": "2"}):
+        fresh = solve_with(A, da, grid, [0, 1], "greenpc", PETSc.COMM_WORLD)
+    assert sorted(shared) == ["greenpc", "greenpc+sor2"]
+    assert shared["greenpc"]["iterations"] == plain["iterations"]
+    assert shared["greenpc+sor2"]["iterations"] == fresh["iterations"] != plain["iterations"]
+    assert np.allclose(shared["greenpc+sor2"]["relative_residuals"], fresh["relative_residuals"],
+                       rtol=1e-8)
+    assert shared["greenpc+sor2"]["setup_s"] == shared["greenpc"]["setup_s"]
+    assert shared["greenpc"]["details"]["evaluations"] == plain["details"]["evaluations"]

@@ -135,9 +135,7 @@ class GreenPC:
                                               self.layout, opts, self.fit_pairs)
         finally:
             EVENTS["Fit"].end()
-        if self.smoother is not None:
-            self.smoother.destroy()
-        self.smoother = collective.run(comm, smoothing.make, pmat, opts["smooth_its"], opts["smooth_omega"])
+        self.set_smoothing(pc, opts["smooth_its"], opts["smooth_omega"])
         self.report["setup_s"] = time.perf_counter() - start_time
 
     def _build(self, comm, local, n_local, source, pmat):
@@ -257,6 +255,14 @@ class GreenPC:
                 self.op = collective.run(comm, self._assemble, fallback, self.layout, comm, settings,
                                          int(opts["memory_max"] * MIB))
                 self.report.update(format=fallback, reason=f"{message}; fell back to {fallback}")
+
+    def set_smoothing(self, pc, its, omega=1.0):
+        """Use ``its`` SOR sweeps after the kernel product from now on (as -greenpc_smooth_its would,
+        without a new set-up): the same kernel matrix can be measured with and without them."""
+        if self.smoother is not None:
+            self.smoother.destroy()
+        self.smoother = collective.run(pc.getComm(), smoothing.make, pc.getOperators()[1], its, omega)
+        self.opts = {**self.opts, "smooth_its": its, "smooth_omega": omega}
 
     # -- apply -----------------------------------------------------------------------------------
     def apply(self, pc, x, y):
