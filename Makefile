@@ -74,7 +74,7 @@ TRAIN_ARGS_rotlap2d := -xi 0.1 -train_param theta=0:3.141592653589793:periodic \
   -train_free_space 1 -train_epsilons 0.01 -train_widths 10 -train_epochs 2000 -train_subdomains 1
 ROTLAP_FINETUNE := -xi 0.1 -train_param theta=0:3.141592653589793:periodic \
   -train_anchor_params $(ROTLAP_ANCHORS) -train_width_scale 2 -train_batch_scale 2 \
-  -train_free_space -train_epsilons 0.01 -train_widths 10 -train_epochs 1000 -train_subdomains 1 \
+  -train_free_space 1 -train_epsilons 0.01 -train_widths 10 -train_epochs 1000 -train_subdomains 1 \
   -train_init rotlap2d -train_lr 5e-4 -train_lr_final 5e-5
 # issue 10: one model for -lap u - k2 u over k2 in [50, 1000]. G has a pole in k2 at every Laplacian
 # eigenvalue pi^2 |m|^2 (68 in this range in 2D, 8 in 1D), so -train_modes splits the near-resonant
