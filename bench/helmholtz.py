@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
 
 from greenpc import models, problems  # noqa: E402
-from greenpc.driver import compare, pushed_options, solve_with  # noqa: E402
+from greenpc.driver import check_sweeps, compare, pushed_options, solve_with, sweep_counts  # noqa: E402
 from greenpc.options import Option, read  # noqa: E402
 from greenpc.problems import dmda  # noqa: E402
 
@@ -54,7 +54,8 @@ SPECS = (
            "for (its series costs about 10 us per entry here)"),
     Option("hmat_tol", float, 1e-4, "ACA tolerance of greenpc's H-matrix"),
     Option("smoothing", str, "2", "numbers of SOR sweeps after the learned kernel's product also "
-           "measured, on the same set-up (greenpc+sorN; empty: none)"),
+           "measured, on the same set-up (greenpc+sorN; empty: none)",
+           check=check_sweeps),
     Option("out", str, "bench/results/helmholtz", "folder of the results"),
     Option("dim", int, 2, "1: helmholtz1d on [0, 1]; 2: helmholtz2d on the unit square"),
     Option("keep", bool, True, "keep the cases this run does not repeat from -helmholtz_out's earlier "
@@ -140,8 +141,8 @@ def run_case(profile, N, k2, opts, comm):
             results[name] = {"pc": name, "skipped": label}
         else:
             with pushed_options(settings):
-                result = solve_with(A, da, grid, seeds, label, comm,
-                                    smoothing=smoothing_counts(opts) if name == "greenpc" else ())
+                counts = sweep_counts(opts["smoothing"]) if name == "greenpc" else ()
+                result = solve_with(A, da, grid, seeds, label, comm, smoothing=counts)
             results[name] = result
             for variant, run in result.pop("variants", {}).items():
                 results[name + variant[len(label):]] = run
@@ -152,14 +153,10 @@ def run_case(profile, N, k2, opts, comm):
     return {"profile": profile, "N": N, "k2": k2, "params": params, "results": results}
 
 
-def smoothing_counts(opts):
-    return [int(v) for v in opts["smoothing"].split(",") if v.strip()]
-
-
 def labels_of(opts):
     """Table and plot columns: the peers, greenpc, and greenpc with each number of sweeps."""
     return ([p for p in opts["peers"].split(",") if p] + list(GREENPC_LABELS)
-            + [f"greenpc+sor{n}" for n in smoothing_counts(opts)])
+            + [f"greenpc+sor{n}" for n in sweep_counts(opts["smoothing"])])
 
 
 def cell(result):

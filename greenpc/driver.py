@@ -14,6 +14,20 @@ from . import problems
 from .problems import dmda
 from .options import Option, help_text, non_negative, positive, read
 
+
+def sweep_counts(text):
+    """'1,2' -> [1, 2]: the numbers of SOR sweeps of -smoothing (a ValueError says what was expected)."""
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if not all(w.isdigit() for w in words):
+        raise ValueError("expected comma-separated numbers of sweeps (e.g. 2 or 1,2)")
+    return [int(w) for w in words]
+
+
+def check_sweeps(text):
+    """An Option check for sweep counts: None, or the ValueError of ``sweep_counts``."""
+    sweep_counts(text)
+
+
 SPECS = (
     Option("problem", "choice", "poisson2d", "the PDE preset", choices=tuple(problems.names())),
     Option("N", int, 64, "interior points per direction (h = 1/(N+1))", check=positive),
@@ -31,8 +45,7 @@ SPECS = (
     Option("summary_json", str, "", "write the results to this JSON file"),
     Option("smoothing", str, "", "with greenpc: also solve with these numbers of SOR sweeps after "
            "the kernel product (e.g. 2), reusing the same set-up (-greenpc_smooth_its)",
-           check=lambda v: None if all(x.strip().isdigit() for x in v.split(",") if x.strip())
-           else "expected comma-separated numbers of sweeps (e.g. 2 or 1,2)"),
+           check=check_sweeps),
 )
 
 PROTOCOL = {"ksp_type": "fgmres", "ksp_gmres_restart": "50", "ksp_rtol": "1e-6",
@@ -117,13 +130,11 @@ def solve_with(A, da, grid, rhs_seeds, label, comm, P=None, smoothing=()):
     context = pc.getPythonContext() if pc.getType() == "python" else None
     result = _solves(ksp, A, da, grid, rhs_seeds, label, setup, context)
     if smoothing and hasattr(context, "set_smoothing"):
-        plain = context.opts["smooth_its"], context.opts["smooth_omega"]
         result["variants"] = {}
         for its in smoothing:
             context.set_smoothing(pc, its)
             name = f"{label}+sor{its}"
             result["variants"][name] = _solves(ksp, A, da, grid, rhs_seeds, name, setup, context)
-        context.set_smoothing(pc, *plain)
     ksp.destroy()
     return result
 
@@ -215,7 +226,7 @@ def main(argv=None):
         f"scaling={opts['scaling']} unknowns={grid.size} ranks={size}")
     runs = []
     labels = [s.strip() for s in opts["compare"].split(",") if s.strip()]
-    smoothing = [int(v) for v in opts["smoothing"].split(",") if v.strip()]
+    smoothing = sweep_counts(opts["smoothing"])
     if labels:
         runs += compare(problem, grid, da, A, params, opts["scaling"], labels, seeds, comm,
                         out, smoothing).values()

@@ -41,7 +41,7 @@ def make(pmat, its, omega):
     if its == 0:
         return None
     kind = pmat.getType()
-    if "aij" not in kind and "baij" not in kind and "dense" not in kind:
+    if "aij" not in kind and "dense" not in kind:  # (s)baij too
         raise ValueError(f"-greenpc_smooth_its {its}: SOR sweeps need the Pmat's entries, and the Pmat "
                          f"is of type {kind} (use -greenpc_smooth_its 0)")
     return Smoother(pmat, its, omega)
