@@ -37,6 +37,25 @@ def test_every_mode_with_discrete_eigenvalues_is_the_discrete_inverse(dim, N, k2
     assert np.abs(total - inverse).max() <= 1e-10 * np.abs(inverse).max()
 
 
+@pytest.mark.parametrize("medium", [None, {"gauss": 1.0}])
+@pytest.mark.parametrize("layout", ["block", "scattered"])
+def test_the_part_of_pairs_is_the_sum_over_modes_at_every_pair(medium, layout):
+    """S by distinct points (a block's matrix product, or row-wise for scattered pairs, dropping modes
+    of negligible weight) against the plain sum over every mode at each pair (k2 given per pair)."""
+    dim, h, k2 = 2, 1.0 / 33, 300.0
+    modes = ResonantModes(dim, 100.0, 1300.0, window="below",
+                          medium=medium_of(problems.get("helmholtz2d"), medium) if medium else None)
+    rng = np.random.default_rng(3)
+    grid = h * rng.integers(1, 33, (400, dim))
+    if layout == "block":
+        x, y = np.repeat(grid[:20], 30, 0), np.tile(grid[20:50], (20, 1))
+    else:
+        x, y = grid[rng.integers(0, 400, 3000)], grid[rng.integers(0, 400, 3000)]
+    got = modes.part(x, y, k2, spacing=h)
+    want = modes.part(x, y, np.full(len(x), k2), spacing=h)
+    assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
+
+
 @pytest.mark.parametrize("window", ["symmetric", "below"])
 def test_the_remainder_has_no_pole_where_the_greens_function_has_one(window):
     N, width = 31, 30.0

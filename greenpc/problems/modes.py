@@ -172,12 +172,9 @@ class ResonantModes:
     def _phi(self, x, xp, spacing=None):
         """phi_m(x) for every mode: (..., n_modes)."""
         if xp is np and x.ndim == 2:
-            # the pairs of a block repeat a few points: evaluate each point once (rows compared as
-            # bytes, which np.unique does far faster than with axis=0)
-            x = np.ascontiguousarray(x, dtype=np.float64)
-            rows = x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
-            _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-            return self._phi_points(x[first], np, spacing)[inverse.ravel()]
+            # the pairs of a block repeat a few points: evaluate each point once
+            points, inverse = _distinct(x)
+            return self._phi_points(points, np, spacing)[inverse]
         return self._phi_points(x, xp, spacing)
 
     def _phi_points(self, x, xp, spacing):
@@ -213,9 +210,27 @@ class ResonantModes:
         """S(x_i, y_i; k2) of pairs (x, y) of shape (..., d), with the discrete modes if ``spacing``
         is given (k2 a scalar or one per pair)."""
         lam = self.eigenvalues(spacing, xp)
-        t = lam - xp.asarray(k2)[..., None]
-        return xp.sum(self.window(k2, lam, xp) / t * self._phi(x, xp, spacing)
-                      * self._phi(y, xp, spacing), axis=-1)
+        weight = self.window(k2, lam, xp) / (lam - xp.asarray(k2)[..., None])
+        if xp is np and x.ndim == 2 and np.ndim(k2) == 0:
+            return self._pairs(x, y, weight, spacing)
+        return xp.sum(weight * self._phi(x, xp, spacing) * self._phi(y, xp, spacing), axis=-1)
+
+    def _pairs(self, x, y, weight, spacing):
+        """sum_m weight_m phi_m(x_i) phi_m(y_i) with numpy: the modes of each distinct point once, and
+        only the modes whose weight is not negligible (below 1e-17 of the largest: rounding)."""
+        kept = np.abs(weight) > 1e-17 * np.abs(weight).max(initial=0.0)
+        px, ix = _distinct(x)
+        py, iy = _distinct(y)
+        a = self._phi_points(px, np, spacing)[:, kept] * weight[kept]
+        b = self._phi_points(py, np, spacing)[:, kept]
+        if len(px) * len(py) <= 4 * len(x):
+            # the pairs fill much of the block of their distinct points (a kernel matrix block)
+            return (a @ b.T)[ix, iy]
+        out = np.empty(len(x))
+        for start in range(0, len(x), 1024):     # row-wise products, a cache-sized piece at a time
+            rows = slice(start, start + 1024)
+            out[rows] = np.einsum("pm,pm->p", a[ix[rows]], b[iy[rows]])
+        return out
 
     def source(self, x, y, k2, xp=np):
         """n^2(x) sum_m w(mu_m - k2) phi_m(x) phi_m(y): what -lap_x - k2 n^2 gives of S, away from
@@ -242,6 +257,15 @@ class ResonantModes:
 
     def describe(self):
         return f"{len(self)} resonant modes (width {self.width:g})"
+
+
+def _distinct(x):
+    """(points, inverse): the distinct rows of x (n, d) and, for each row, its index among them
+    (rows compared as bytes, which np.unique does far faster than with axis=0)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    rows = x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return x[first], inverse.ravel()
 
 
 def _sine_basis(x, size, xp):
