@@ -15,10 +15,11 @@ PETSc = pytest.importorskip("petsc4py.PETSc")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def check_rows_of_this_rank(comm, n=18, seed=0, balanced=True):
+def check_rows_of_this_rank(comm, n=18, seed=0, balanced=True, exact_rank=0):
     """Build this rank's rows of the poisson2d H-matrix, assemble it, compare mult and multTranspose.
 
-    Rows are split evenly between the ranks, or (``balanced=False``) all on rank 0.
+    Rows are split evenly between the ranks, or (``balanced=False``) all on rank 0. With
+    ``exact_rank``, a random rank-r term u v^T over the whole matrix is added (``HMatrix.add_exact``).
     """
     from greenpc.hmatrix import build
     from greenpc.hmatrix.petsc import assemble
@@ -37,9 +38,14 @@ def check_rows_of_this_rank(comm, n=18, seed=0, balanced=True):
     start, stop = owned_range(comm, n_local)
     hmatrix = build(kernel, points[start:stop], points, leaf_size=16, eta=0.7, compressor="aca",
                     tol=1e-8, row_offset=start)
+    dense = kernel.block(points, points)
+    if exact_rank:
+        factors = np.random.default_rng(seed + 1).standard_normal((2, len(points), exact_rank))
+        hmatrix.add_exact(factors[0][start:stop], factors[1])
+        dense = dense + factors[0] @ factors[1].T
+        assert hmatrix.storage.exact_rank == exact_rank
     operator = assemble(hmatrix, comm, n_local, len(points))
 
-    dense = kernel.block(points, points)
     x_all = np.random.default_rng(seed).standard_normal(len(points))
     x, y = operator.near.createVecs()
     x.setArray(x_all[start:stop])
@@ -61,6 +67,10 @@ def test_petsc_operator_matches_dense_on_one_rank():
     check_rows_of_this_rank(PETSc.COMM_SELF)
 
 
+def test_an_exact_term_is_part_of_the_petsc_operator():
+    check_rows_of_this_rank(PETSc.COMM_SELF, exact_rank=3)
+
+
 def test_petsc_operator_matches_dense_on_two_ranks():
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -73,4 +83,5 @@ def test_petsc_operator_matches_dense_on_two_ranks():
 if __name__ == "__main__":
     check_rows_of_this_rank(PETSc.COMM_WORLD)
     check_rows_of_this_rank(PETSc.COMM_WORLD, balanced=False)
+    check_rows_of_this_rank(PETSc.COMM_WORLD, exact_rank=3)
     print(f"rank {PETSc.COMM_WORLD.getRank()}: rows checked", flush=True)

@@ -244,6 +244,7 @@ class Storage:
     far_entries: int
     max_rank: int
     mean_rank: float
+    exact_rank: int = 0        # of the exact terms over the whole matrix (HMatrix.add_exact)
 
     @property
     def entries(self):
@@ -273,6 +274,9 @@ class HMatrix:
         The partition and planned ranks it was built from.
     near : list of NearBlock
     far : list of FarBlock
+    exact : list of FarBlock
+        Low-rank terms over the whole matrix, given exactly (``add_exact``): a part of the kernel that
+        is of low rank everywhere and so is not compressed block by block.
     row_offset : int
         Global index of the first row (the rank's first owned point).
     evaluations : int
@@ -285,6 +289,7 @@ class HMatrix:
     def __init__(self, row_points, col_points, plan, near, far, row_offset=0):
         self.row_points, self.col_points, self.plan = row_points, col_points, plan
         self.near, self.far = near, far
+        self.exact = []
         self.row_offset = row_offset
         self.evaluations = self.kernel_calls = 0
         self.build_seconds = 0.0
@@ -302,11 +307,26 @@ class HMatrix:
         """The rank of each far block, as built."""
         return np.array([block.rank for block in self.far], dtype=np.int64)
 
+    def add_exact(self, u, v):
+        """Add u v^T (u (m, r), v (n, r)) to the whole matrix: the kernel that was compressed is the
+        rest of the one this H-matrix stands for."""
+        m, n = self.shape
+        u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+        if u.shape[0] != m or v.shape[0] != n or u.shape[1] != v.shape[1]:
+            raise ValueError(f"an exact term of a {m} x {n} H-matrix needs u (m, r) and v (n, r), got "
+                             f"{u.shape} and {v.shape}")
+        self.exact.append(FarBlock(np.arange(m), np.arange(n), u, v))
+
+    @property
+    def low_rank(self):
+        """The far blocks, then the exact terms: every U V^T piece."""
+        return self.far + self.exact
+
     def matvec(self, x):
         """y = H x for x of shape (n,) or (n, k)."""
         x = np.asarray(x, dtype=np.float64)
         y = np.zeros((self.shape[0],) + x.shape[1:])
-        for block in self.near + self.far:
+        for block in self.near + self.low_rank:
             y[block.rows] += block.apply(x[block.cols])
         return y
 
@@ -320,11 +340,12 @@ class HMatrix:
         Rows of N and U are local row indices, columns of N and Vt column indices; the rank-one terms
         are numbered 0..R-1 on this rank, far block by far block.
         """
-        offsets = np.concatenate([[0], np.cumsum(self.ranks)])
+        blocks = self.low_rank
+        offsets = np.concatenate([[0], np.cumsum([block.rank for block in blocks], dtype=np.int64)])
         terms = [np.arange(a, b) for a, b in zip(offsets[:-1], offsets[1:])]
         near = [block.triplets() for block in self.near]
-        u = [_dense_triplets(block.rows, term, block.u) for block, term in zip(self.far, terms)]
-        vt = [_dense_triplets(term, block.cols, block.v.T) for block, term in zip(self.far, terms)]
+        u = [_dense_triplets(block.rows, term, block.u) for block, term in zip(blocks, terms)]
+        vt = [_dense_triplets(term, block.cols, block.v.T) for block, term in zip(blocks, terms)]
         return CooPieces(*(_concatenate(pieces) for pieces in (near, u, vt)), terms=int(offsets[-1]))
 
     @property
@@ -335,8 +356,10 @@ class HMatrix:
         return Storage(
             rows=self.shape[0], cols=self.shape[1], near_blocks=len(self.near), far_blocks=len(self.far),
             near_entries=int(sum(block.values.size for block in self.near)),
-            far_entries=int((ranks * far_shapes.sum(axis=1)).sum()),
-            max_rank=int(ranks.max(initial=0)), mean_rank=float(ranks.mean()) if ranks.size else 0.0)
+            far_entries=int((ranks * far_shapes.sum(axis=1)).sum())
+            + sum(block.rank * (block.u.shape[0] + block.v.shape[0]) for block in self.exact),
+            max_rank=int(ranks.max(initial=0)), mean_rank=float(ranks.mean()) if ranks.size else 0.0,
+            exact_rank=sum(block.rank for block in self.exact))
 
     def check(self, kernel, samples=1000, seed=0):
         """Mean relative error of ``samples`` entries drawn uniformly against direct kernel evaluation.
@@ -361,6 +384,8 @@ class HMatrix:
             i, j = np.divmod(local[picked], block.cols.size)
             approx[picked] = block.entries(i, j)
             rows[picked], cols[picked] = block.rows[i], block.cols[j]
+        for block in self.exact:
+            approx += block.entries(rows, cols)
         exact = kernel(self.row_points[rows], self.col_points[cols])
         scale = np.maximum(np.abs(exact), max(1e-12 * np.abs(exact).max(), np.finfo(float).tiny))
         return float(np.mean(np.abs(approx - exact) / scale))

@@ -1,8 +1,9 @@
 """The H-matrix as three distributed PETSc matrices: y = N x + U (Vt x).
 
-N holds the dense near blocks, U one column and Vt one row per rank-one term of the far blocks; all
-three are MatMPIAIJ, so an apply is three SpMVs in C with PETSc's own scatters, and the memory is
-exactly that of the H-matrix (plus AIJ's column indices).
+N holds the dense near blocks, U one column and Vt one row per rank-one term of the far blocks (and of
+the exact terms over the whole matrix, ``HMatrix.add_exact``); all three are MatMPIAIJ, so an apply is
+three SpMVs in C with PETSc's own scatters, and the memory is exactly that of the H-matrix (plus AIJ's
+column indices).
 """
 import numpy as np
 from petsc4py import PETSc
@@ -98,7 +99,8 @@ def assemble(hmatrix, comm, n_local_cols, n_global, *, row_ids=None, col_ids=Non
     row_ids = np.arange(m) if row_ids is None else np.asarray(row_ids)
     col_ids = np.arange(n) if col_ids is None else np.asarray(col_ids)
     m = m if n_local_rows is None else n_local_rows
-    ranks = hmatrix.ranks.astype(np.int64)
+    blocks = hmatrix.low_rank               # the far blocks, then the exact terms
+    ranks = np.array([block.rank for block in blocks], dtype=np.int64)
     terms = int(ranks.sum())
     mpi = comm.tompi4py()
     m_global, terms_global = mpi.allreduce(m), mpi.allreduce(terms)
@@ -108,9 +110,9 @@ def assemble(hmatrix, comm, n_local_cols, n_global, *, row_ids=None, col_ids=Non
     near = aij_from_blocks([(row_ids[b.rows], col_ids[b.cols], b.values) for b in hmatrix.near],
                            (m, n_local_cols), (m_global, n_global), comm, diagonal=diagonal)
     u = aij_from_blocks([(row_ids[b.rows], terms_start + k + np.arange(r), b.u)
-                         for b, k, r in zip(hmatrix.far, first, ranks)],
+                         for b, k, r in zip(blocks, first, ranks)],
                         (m, terms), (m_global, terms_global), comm)
     vt = aij_from_blocks([(k + np.arange(r), col_ids[b.cols], b.v.T)
-                          for b, k, r in zip(hmatrix.far, first, ranks)],
+                          for b, k, r in zip(blocks, first, ranks)],
                          (terms, n_local_cols), (terms_global, n_global), comm)
     return PetscHMatrix(near, u, vt)

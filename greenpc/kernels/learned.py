@@ -7,6 +7,7 @@ machine). With it, react1d ran at 1.07M pairs/s end to end with chunks of 8192, 
 2048 and 0.60M with 32768, whose layers no longer fit the cache
 (``bench/kernel_flops.py -flops_chunks``).
 """
+import contextlib
 import math
 
 import numpy as np
@@ -145,6 +146,7 @@ class LearnedKernel(Kernel):
 
         self.split, self.spacing = from_record(preset, model.problem), None
         self.split_values = all_values
+        self.split_added = True
         if self.split is not None:
             self.uses_spacing = True
 
@@ -164,7 +166,27 @@ class LearnedKernel(Kernel):
             y = np.concatenate([y, np.repeat(y[-1:], pad, 0)])
         out = self._batch(self._weights, x.astype(self._dtype), y.astype(self._dtype), self._feats)
         out = np.asarray(out, dtype=np.float64)[:m]
-        if self.split is not None:
+        if self.split is not None and self.split_added:
             # (out may be a read-only view of the device array in double precision)
             out = out + self.split.kernel(x[:m], y[:m], self.split_values, self.spacing)
         return out
+
+    @property
+    def low_rank_split(self):
+        """Whether the split-off part S is of low rank on every block (a Helmholtz model's resonant
+        modes; the free-space kernel of rotlap2d is not)."""
+        return self.split is not None and hasattr(self.split, "kernel_factors")
+
+    def split_factors(self, rows, cols):
+        """(a, b) with S(rows_i, cols_j) = (a b^T)_ij (``low_rank_split`` kernels)."""
+        return self.split.kernel_factors(rows, cols, self.split_values, self.spacing)
+
+    @contextlib.contextmanager
+    def split_apart(self):
+        """Evaluate the network's part R = G - S alone inside the block (an H-matrix compresses R and
+        stores the factors of S whole)."""
+        self.split_added = False
+        try:
+            yield
+        finally:
+            self.split_added = True

@@ -166,7 +166,7 @@ class GreenPC:
         weights.setArray(layout.weights[layout.start:layout.end])
         self.op.scale_columns(weights)
         self.k_diagonal = self.op.near.createVecLeft()
-        self.op.near.getDiagonal(self.k_diagonal)
+        self.op.get_diagonal(self.k_diagonal)
         self.fit_pairs = None
 
     def _assemble(self, kind, layout, comm, settings, max_bytes):
@@ -192,6 +192,7 @@ class GreenPC:
             if kind == "sparse":
                 return formats.sparse_bytes(layout, radius)
             settings["hmatrix"] = formats.hmatrix_settings(layout, opts)
+            settings["exact_split"] = opts["hmat_exact_split"]
             planned = formats.hmatrix_plan(layout, settings, self.kernel, limit)
             settings["hmatrix"]["planned"] = planned
             return planned.estimate_bytes()
@@ -331,6 +332,9 @@ class GreenPC:
             lines.append(f"H-matrix: {info['near_blocks']} near and {info['far_blocks']} far blocks, "
                          f"rank max {info['max_rank']} mean {info['mean_rank']:.1f}, leaf "
                          f"{info['leaf_size']}, eta {info['eta']:g}, compressor {info['compressor']}")
+            if info["exact_rank"]:
+                lines.append(f"H-matrix exact term: the kernel's resonant modes, rank {info['exact_rank']}, "
+                             "beside the compressed network part (-greenpc_hmat_exact_split)")
             lines.append(f"H-matrix memory planned (this rank): {info['memory_estimate'] / MIB:.2f} MiB, "
                          f"{info['estimate_basis']}")
         if "decay_ratio" in info:

@@ -7,6 +7,7 @@ eq. 42 for ``-greenpc_format auto``. Each builder evaluates the kernel (rank-loc
 nested ``collective.run`` before it creates PETSc matrices (collective), so a failure on one rank never
 leaves the others waiting in an assembly.
 """
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,11 +36,29 @@ class ApproximateInverse:
     bytes: int
     evaluations: int
     info: dict = field(default_factory=dict)
+    # the diagonal of the H-matrix's exact terms on this rank's rows (N holds the rest), or None
+    diagonal_offset: object = None
 
     @property
     def near(self):
         """The matrix holding the diagonal (N for the H-matrix)."""
         return self.mat.near if self.kind == "hmatrix" else self.mat
+
+    def get_diagonal(self, vec):
+        """The operator's diagonal (N's plus the exact terms')."""
+        self.near.getDiagonal(vec)
+        if self.diagonal_offset is not None:
+            vec.setArray(vec.getArray(readonly=True) + self.diagonal_offset)
+
+    def set_diagonal(self, vec):
+        """Give the operator the diagonal ``vec`` (through N's: the exact terms keep theirs)."""
+        if self.diagonal_offset is None:
+            self.near.setDiagonal(vec)
+            return
+        rest = vec.duplicate()
+        rest.setArray(vec.getArray(readonly=True) - self.diagonal_offset)
+        self.near.setDiagonal(rest)
+        rest.destroy()
 
     def mult(self, x, y):
         self.mat.mult(x, y)
@@ -53,6 +72,8 @@ class ApproximateInverse:
             self.mat.u.scale(s)
         else:
             self.mat.scale(s)
+        if self.diagonal_offset is not None:
+            self.diagonal_offset = self.diagonal_offset * s
 
     def scale_columns(self, weights):
         """Right-multiply by diag(weights) (a Vec in the column layout)."""
@@ -61,6 +82,8 @@ class ApproximateInverse:
             self.mat.vt.diagonalScale(None, weights)
         else:
             self.mat.diagonalScale(None, weights)
+        if self.diagonal_offset is not None:
+            self.diagonal_offset = self.diagonal_offset * weights.getArray(readonly=True)
 
     def destroy(self):
         self.mat.destroy()
@@ -169,13 +192,35 @@ def hmatrix_settings(layout, opts):
     return settings
 
 
+def exact_part(kernel, enabled):
+    """The kernel whose split-off part the H-matrix stores exactly, or None.
+
+    A Helmholtz model's resonant modes S = sum_m c_m phi_m(x) phi_m(y) are of rank r on every block,
+    and near a resonance (k2 close to an eigenvalue) they dominate it: ACA to a relative tolerance then
+    keeps S and loses the rest (200 iterations against 13 dense, helmholtz2d-gauss, k2 = 400, N = 64).
+    With -greenpc_hmat_exact_split the H-matrix compresses the network's part R = G - S alone and
+    adds the factors of S as one exact rank-r term."""
+    inner = kernel.innermost()
+    if enabled and getattr(inner, "low_rank_split", False):
+        return inner
+    return None
+
+
+def compressed(kernel, enabled):
+    """The context in which the H-matrix evaluates the kernel (without an exact part)."""
+    inner = exact_part(kernel, enabled)
+    return inner.split_apart() if inner is not None else contextlib.nullcontext()
+
+
 def hmatrix_plan(layout, settings, kernel, limit):
     """This rank's H-matrix plan under ``limit`` bytes (``hmatrix.plan_within``: ACA's ranks sampled
     when its bound would pass it)."""
     from .. import hmatrix
 
     rows, cols = layout.local[layout.local_interior_ids], layout.points[layout.interior_ids]
-    return hmatrix.plan_within(kernel, rows, cols, limit, row_offset=layout.start, **settings["hmatrix"])
+    with compressed(kernel, settings["exact_split"]):
+        return hmatrix.plan_within(kernel, rows, cols, limit, row_offset=layout.start,
+                                   **settings["hmatrix"])
 
 
 def build_hmatrix(kernel, layout, comm, settings, max_bytes):
@@ -189,19 +234,38 @@ def build_hmatrix(kernel, layout, comm, settings, max_bytes):
     storage = hm.storage
     info = {"near_blocks": storage.near_blocks, "far_blocks": storage.far_blocks,
             "max_rank": storage.max_rank, "mean_rank": storage.mean_rank,
+            "exact_rank": storage.exact_rank,
             "leaf_size": settings["hmatrix"]["leaf_size"], "eta": settings["hmatrix"]["eta"],
             "compressor": settings["hmatrix"]["compressor"], "hmatrix": hm,
             "memory_estimate": hm.plan.estimate_bytes(), "estimate_basis": hm.plan.describe_estimate()}
     return ApproximateInverse("hmatrix", op, storage.entries, storage.entries * ENTRY_BYTES,
-                              kernel.evaluations - before, info)
+                              kernel.evaluations - before, info, exact_diagonal(hm, layout))
+
+
+def exact_diagonal(hm, layout):
+    """The diagonal of the H-matrix's exact terms on this rank's rows (zero on boundary rows), or None.
+    Its rows are this rank's interior points, its columns all interior points."""
+    if not hm.exact:
+        return None
+    rows = layout.local_interior_ids
+    own = np.searchsorted(layout.interior_ids, rows + layout.start)     # each row's own column
+    offset = np.zeros(layout.n_local)
+    for block in hm.exact:
+        offset[rows] += np.einsum("ik,ik->i", block.u, block.v[own])
+    return offset
 
 
 def _hmatrix_local(kernel, layout, settings, max_bytes):
     from .. import hmatrix
 
     rows, cols = layout.local_interior_ids, layout.interior_ids
-    return hmatrix.build(kernel, layout.local[rows], layout.points[cols], row_offset=layout.start,
-                         max_bytes=max_bytes, **settings["hmatrix"])
+    with compressed(kernel, settings["exact_split"]):
+        hm = hmatrix.build(kernel, layout.local[rows], layout.points[cols], row_offset=layout.start,
+                           max_bytes=max_bytes, **settings["hmatrix"])
+    inner = exact_part(kernel, settings["exact_split"])
+    if inner is not None:
+        hm.add_exact(*inner.split_factors(layout.local[rows], layout.points[cols]))
+    return hm
 
 
 def decay_ratio(kernel, layout, radius, rows, seed):

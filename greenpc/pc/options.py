@@ -58,6 +58,9 @@ SPECS = (
     Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
            "-greenpc_hmat_rank_rule)", check=non_negative),
     Option("hmat_rank_rule", bool, False, "the paper's rank rule (section 5.3)"),
+    Option("hmat_exact_split", bool, True, "store a split model's low-rank part (a Helmholtz model's "
+           "resonant modes) exactly beside the H-matrix, which then compresses the network's part alone "
+           "(0: compress the whole kernel)"),
     Option("hmat_tol", float, 1e-4, "relative tolerance of ACA / adaptive ranks", check=fraction),
     Option("hmat_max_rank", int, 64, "largest rank of an admissible block", check=positive),
     Option("hmat_rank_samples", int, 8, "far blocks per size that ACA compresses first to estimate the "

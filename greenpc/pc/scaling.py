@@ -91,7 +91,7 @@ def fit(op, amat, pmat, kernel, layout, opts, pairs=None):
         raise ValueError("the Pmat has a zero diagonal entry on an interior row: the diagonal fit "
                          "needs A_jj != 0 (use -greenpc_diagonal_fit 0)")
     k_diag = op.near.createVecLeft()
-    op.near.getDiagonal(k_diag)
+    op.get_diagonal(k_diag)
     kd = k_diag.getArray(readonly=True).copy()
     safe_a = np.where(a_diag == 0, 1.0, a_diag)
 
@@ -124,7 +124,7 @@ def fit(op, amat, pmat, kernel, layout, opts, pairs=None):
     if use_fit:
         final = np.where(interior, (1.0 - s * e) / safe_a, final)
     k_diag.setArray(final)
-    op.near.setDiagonal(k_diag)
+    op.set_diagonal(k_diag)
     quality = preconditioned_residual(op, amat, layout, opts)
     return Fit(float(s), use_fit, quality, kernel.evaluations - before), pairs
 
@@ -144,4 +144,4 @@ def preconditioned_residual(op, amat, layout, opts):
 def unscale(op, fit, k_diagonal):
     """Undo ``fit`` (for a re-fit against new matrix values): back to K with its own diagonal."""
     op.scale(1.0 / fit.scale)
-    op.near.setDiagonal(k_diagonal)
+    op.set_diagonal(k_diagonal)

@@ -216,13 +216,10 @@ class ResonantModes:
         return xp.sum(weight * self._phi(x, xp, spacing) * self._phi(y, xp, spacing), axis=-1)
 
     def _pairs(self, x, y, weight, spacing):
-        """sum_m weight_m phi_m(x_i) phi_m(y_i) with numpy: the modes of each distinct point once, and
-        only the modes whose weight is not negligible (below 1e-17 of the largest: rounding)."""
-        kept = np.abs(weight) > 1e-17 * np.abs(weight).max(initial=0.0)
+        """sum_m weight_m phi_m(x_i) phi_m(y_i) with numpy: the modes of each distinct point once."""
         px, ix = _distinct(x)
         py, iy = _distinct(y)
-        a = self._phi_points(px, np, spacing)[:, kept] * weight[kept]
-        b = self._phi_points(py, np, spacing)[:, kept]
+        a, b = self._factors(px, py, weight, spacing)
         if len(px) * len(py) <= 4 * len(x):
             # the pairs fill much of the block of their distinct points (a kernel matrix block)
             return (a @ b.T)[ix, iy]
@@ -231,6 +228,20 @@ class ResonantModes:
             rows = slice(start, start + 1024)
             out[rows] = np.einsum("pm,pm->p", a[ix[rows]], b[iy[rows]])
         return out
+
+    def _factors(self, x, y, weight, spacing):
+        """(a, b) with S(x_i, y_j) = (a b^T)_ij, only the modes whose weight is not negligible (below
+        1e-17 of the largest: rounding)."""
+        kept = np.abs(weight) > 1e-17 * np.abs(weight).max(initial=0.0)
+        return (self._phi_points(x, np, spacing)[:, kept] * weight[kept],
+                self._phi_points(y, np, spacing)[:, kept])
+
+    def factors(self, x, y, k2, spacing=None):
+        """(a, b), a (m, r) and b (n, r), with S(x_i, y_j; k2) = sum_k a_ik b_jk for points x (m, d) and
+        y (n, d): S on any block is exactly of rank r (the modes that k2's window keeps)."""
+        lam = self.eigenvalues(spacing)
+        weight = self.window(k2, lam) / (lam - float(k2))
+        return self._factors(np.asarray(x, np.float64), np.asarray(y, np.float64), weight, spacing)
 
     def source(self, x, y, k2, xp=np):
         """n^2(x) sum_m w(mu_m - k2) phi_m(x) phi_m(y): what -lap_x - k2 n^2 gives of S, away from
@@ -250,6 +261,10 @@ class ResonantModes:
     def kernel(self, x, y, values, spacing=None, xp=np):
         """S at pairs (x, y) for the parameter values ``values`` (a mapping with k2)."""
         return self.part(x, y, values["k2"], spacing, xp)
+
+    def kernel_factors(self, x, y, values, spacing=None):
+        """``factors`` for the parameter values ``values``: S on points x by points y is a b^T."""
+        return self.factors(x, y, values["k2"], spacing)
 
     def remainder_source(self, x, y, values, delta, xp=np):
         """The source of R = G - S, given the mollified delta N_eps(x, y)."""
