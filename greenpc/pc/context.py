@@ -191,8 +191,9 @@ class GreenPC:
                 return formats.dense_bytes(layout)
             if kind == "sparse":
                 return formats.sparse_bytes(layout, radius)
-            settings["hmatrix"] = formats.hmatrix_settings(layout, opts)
             settings["exact_split"] = opts["hmat_exact_split"]
+            split = formats.exact_part(self.kernel, settings["exact_split"]) is not None
+            settings["hmatrix"] = formats.hmatrix_settings(layout, opts, split)
             planned = formats.hmatrix_plan(layout, settings, self.kernel, limit)
             settings["hmatrix"]["planned"] = planned
             return planned.estimate_bytes()

@@ -172,8 +172,9 @@ def _sparse_entries(kernel, layout, radius, per_row):
     return (*with_diagonal(layout, rows[keep], cols[keep], values[keep]), int(keep.sum()))
 
 
-def hmatrix_settings(layout, opts):
-    """Leaf size, eta and rank settings from the options, with the paper's rules as defaults."""
+def hmatrix_settings(layout, opts, exact_split=False):
+    """Leaf size, eta and rank settings from the options, with the paper's rules as defaults; ACA's
+    tolerance is -greenpc_hmat_split_tol when the kernel's split-off part is stored exactly."""
     from .. import hmatrix
 
     n_side = round(layout.n ** (1.0 / layout.dim))
@@ -188,7 +189,7 @@ def hmatrix_settings(layout, opts):
         # Nystrom needs a target rank: the paper's rule unless one is given
         settings["rank_rule"] = hmatrix.RankRule(hmatrix.paper_base_rank(n_side), leaf)
     if opts["hmat_compressor"] == "aca" or "rank_rule" not in settings and "rank" not in settings:
-        settings["tol"] = opts["hmat_tol"]
+        settings["tol"] = opts["hmat_split_tol"] if exact_split else opts["hmat_tol"]
     return settings
 
 
