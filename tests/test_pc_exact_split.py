@@ -5,6 +5,8 @@ dominates every block: compressing G = R + S to a relative tolerance keeps S and
 preconditions every other mode. With S stored as its exact rank-r factors, the H-matrix compresses R
 alone and preconditions as the dense kernel does, even at a loose tolerance.
 """
+import json
+
 import numpy as np
 
 from pc_helpers import solve
@@ -40,3 +42,16 @@ def test_the_h_matrix_with_exact_modes_preconditions_as_the_dense_kernel_near_a_
                                      "greenpc_hmat_tol": "1e-2", "greenpc_hmat_exact_split": "0"},
                   params={"k2": k2})
     assert whole["mean"] > 3 * dense
+
+
+def test_the_exact_term_on_two_ranks(mpirun, tmp_path):
+    """Each rank stores its rows of the exact term, and its part of the diagonal that the fits set."""
+    k2 = near_resonance()
+    summary = tmp_path / "summary.json"
+    mpirun(["examples/solve.py", "-problem", "helmholtz2d", "-k2", repr(k2), "-N", str(N), "-pc_type",
+            "python", "-pc_python_type", "greenpc.GreenPC", "-greenpc_weights", "helmholtz2d",
+            "-greenpc_param", f"k2={k2!r}", "-greenpc_format", "hmatrix", "-greenpc_hmat_leaf_size", "16",
+            "-summary_json", str(summary)], ranks=2, timeout=300)
+    (result,) = json.loads(summary.read_text())["runs"]
+    assert result["details"]["exact_rank"] > 0
+    assert result["converged"] and result["mean"] <= iterations(k2, greenpc_format="dense") + 1
