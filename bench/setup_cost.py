@@ -35,8 +35,7 @@ from petsc4py import PETSc  # noqa: E402
 import candidates  # noqa: E402
 import machine  # noqa: E402
 import records  # noqa: E402
-from greenpc import models  # noqa: E402
-from greenpc.problems.presets import PRESETS  # noqa: E402
+from greenpc import models, problems  # noqa: E402
 from greenpc.options import Option, non_negative, read  # noqa: E402
 
 SPECS = (
@@ -114,7 +113,7 @@ def kernels_to_measure(text):
         return records.names(text)
     # a model of a medium (helmholtz1d-gauss) is its preset's family with other parameters: measured
     # through its preset's own model
-    return [name for name in models.names() if name in PRESETS] + ["poisson2d"]
+    return [name for name in models.names() if name in problems.names()] + ["poisson2d"]
 
 
 def measure(choice, fmt, N, comm):

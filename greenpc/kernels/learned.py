@@ -136,7 +136,6 @@ class LearnedKernel(Kernel):
                 arch, weights = without_experts(model, kept)
         self._weights = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), weights)
         self._feats = jnp.asarray(self.features, dtype)
-        self.architecture = arch
         self._batch = compiled_evaluator(arch)
         self._dtype = dtype
         self.chunk = int(chunk)

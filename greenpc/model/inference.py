@@ -12,7 +12,7 @@ Equal to ``network.pair_function`` up to float rounding (summation order): tests
 import jax
 import jax.numpy as jnp
 
-from .network import scale_exponents
+from .network import boundary_factor, centred, scale_exponents
 
 
 def mlp(p, z, depth):
@@ -35,18 +35,8 @@ def stage(p, arch, k, x, y, source):
     return total
 
 
-def boundary_factor(x, widths):
-    """network.boundary_factor's value at x (d, pairs)."""
-    factor = 1.0
-    for k in range(x.shape[0]):
-        for distance, width in ((x[k], widths[k, 0]), (1.0 - x[k], widths[k, 1])):
-            factor = factor * (1.0 - jnp.exp(-distance / width))
-    return factor
-
-
 def network(arch):
     """``g(params, x, y, feats) -> G`` for x, y (pairs, d) and feats (n_features,): (pairs,)."""
-    from .network import centred
 
     def g(params, x, y, feats):
         x, y = x.T, y.T
@@ -65,7 +55,8 @@ def network(arch):
                 expert = jax.tree_util.tree_map(lambda a: a[q], params["experts"])
                 out = out + weights[q] * stage(expert, arch, k, x, y, source)
         if arch.boundary_layer:
-            out = boundary_factor(x, jnp.exp(params["boundary"])) * out
+            # network's own factor, its value only: x[k] is a row of pairs
+            out = boundary_factor(x, jnp.exp(params["boundary"]), None).value[0] * out
         return out
 
     return g

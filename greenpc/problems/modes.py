@@ -209,11 +209,15 @@ class ResonantModes:
     def part(self, x, y, k2, spacing=None, xp=np):
         """S(x_i, y_i; k2) of pairs (x, y) of shape (..., d), with the discrete modes if ``spacing``
         is given (k2 a scalar or one per pair)."""
-        lam = self.eigenvalues(spacing, xp)
-        weight = self.window(k2, lam, xp) / (lam - xp.asarray(k2)[..., None])
+        weight = self._weight(k2, spacing, xp)
         if xp is np and x.ndim == 2 and np.ndim(k2) == 0:
             return self._pairs(x, y, weight, spacing)
         return xp.sum(weight * self._phi(x, xp, spacing) * self._phi(y, xp, spacing), axis=-1)
+
+    def _weight(self, k2, spacing, xp):
+        """w(lambda_m - k2) / (lambda_m - k2) of every mode: S's coefficients."""
+        lam = self.eigenvalues(spacing, xp)
+        return self.window(k2, lam, xp) / (lam - xp.asarray(k2)[..., None])
 
     def _pairs(self, x, y, weight, spacing):
         """sum_m weight_m phi_m(x_i) phi_m(y_i) with numpy: the modes of each distinct point once."""
@@ -239,8 +243,7 @@ class ResonantModes:
     def factors(self, x, y, k2, spacing=None):
         """(a, b), a (m, r) and b (n, r), with S(x_i, y_j; k2) = sum_k a_ik b_jk for points x (m, d) and
         y (n, d): S on any block is exactly of rank r (the modes that k2's window keeps)."""
-        lam = self.eigenvalues(spacing)
-        weight = self.window(k2, lam) / (lam - float(k2))
+        weight = self._weight(float(k2), spacing, np)
         return self._factors(np.asarray(x, np.float64), np.asarray(y, np.float64), weight, spacing)
 
     def source(self, x, y, k2, xp=np):
