@@ -331,6 +331,21 @@ def test_memory_limit_refuses_before_evaluating():
     assert kernel.evaluations == 0
 
 
+def test_the_plan_counts_an_exact_term_and_the_limit_covers_it():
+    """An exact rank-r term added after the build (``add_exact``) costs r (m + n) entries, which the plan
+    and the memory limit count."""
+    kernel, points = Smooth(2), grid(24, 2)
+    settings = dict(leaf_size=16, eta=0.7, rank=4)
+    without, with_term = plan(points, points, **settings), plan(points, points, exact_rank=5, **settings)
+    assert with_term.bound_bytes() - without.bound_bytes() == 8 * 5 * 2 * len(points)
+    assert with_term.estimate_bytes() - without.estimate_bytes() == 8 * 5 * 2 * len(points)
+    assert "exact term" in with_term.describe_estimate()
+    build(kernel, points, points, compressor="nystrom", max_bytes=without.estimate_bytes(), **settings)
+    with pytest.raises(MemoryLimitError, match="exact term"):
+        build(kernel, points, points, compressor="nystrom", max_bytes=without.estimate_bytes(),
+              exact_rank=5, **settings)
+
+
 def aca_plan(n, leaf=16):
     points = grid(n, 2)
     return points, poisson2d(n), plan(points, points, leaf_size=leaf, eta=0.7, adaptive=True)

@@ -8,6 +8,10 @@ alone and preconditions as the dense kernel does, even at a loose tolerance.
 import json
 
 import numpy as np
+import pytest
+from petsc4py import PETSc
+
+from greenpc.pc.collective import GreenPCError
 
 from pc_helpers import solve
 
@@ -55,3 +59,25 @@ def test_the_exact_term_on_two_ranks(mpirun, tmp_path):
     (result,) = json.loads(summary.read_text())["runs"]
     assert result["details"]["exact_rank"] > 0
     assert result["converged"] and result["mean"] <= iterations(k2, greenpc_format="dense") + 1
+
+
+def test_the_memory_plan_counts_the_exact_term():
+    """-greenpc_memory_max covers the exact term, r (m + n) entries beside the blocks: with a fixed-rank
+    compressor (a plan from the geometry alone) the split plan needs exactly that much more than the
+    whole kernel's, and a limit between the two refuses the split H-matrix, naming the option."""
+    k2 = near_resonance()
+    options = {"greenpc_weights": "helmholtz2d", "greenpc_param": f"k2={k2!r}", "greenpc_format": "hmatrix",
+               "greenpc_hmat_leaf_size": "16", "greenpc_hmat_compressor": "nystrom", "greenpc_hmat_rank": "4"}
+    split = solve("helmholtz2d", N, options, params={"k2": k2}, nrhs=1)["details"]
+    whole = solve("helmholtz2d", N, {**options, "greenpc_hmat_exact_split": "0"}, params={"k2": k2},
+                  nrhs=1)["details"]
+    exact_bytes = 8 * split["exact_rank"] * 2 * N ** 2
+    assert split["exact_rank"] > 0 and "exact term" in split["estimate_basis"]
+    assert split["memory_estimate"] - whole["memory_estimate"] == exact_bytes
+    limit = (whole["memory_estimate"] + exact_bytes / 2) / 2 ** 20
+    with pytest.raises(PETSc.Error) as raised:
+        solve("helmholtz2d", N, {**options, "greenpc_memory_max": repr(limit)}, params={"k2": k2}, nrhs=1)
+    err = raised.value
+    while err is not None and not isinstance(err, GreenPCError):
+        err = err.__cause__ or err.__context__
+    assert f"-greenpc_memory_max {limit:g} MiB is too small for -greenpc_format hmatrix" in str(err)

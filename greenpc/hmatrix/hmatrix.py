@@ -33,13 +33,16 @@ class Plan(NamedTuple):
     ranks: np.ndarray
     expected: Optional[np.ndarray] = None
     sampled: int = 0
+    exact_entries: int = 0
 
     def _bytes(self, ranks):
         far = self.partition.shapes("far")
-        return ENTRY_BYTES * (self.partition.near_entries + int((ranks * far.sum(axis=1)).sum()))
+        return ENTRY_BYTES * (self.partition.near_entries + self.exact_entries
+                              + int((ranks * far.sum(axis=1)).sum()))
 
     def bound_bytes(self):
-        """Bytes the H-matrix can store at most: near entries plus rank (m + n) per far block."""
+        """Bytes the H-matrix can store at most: near entries plus rank (m + n) per far block, plus
+        the exact term's r (m + n) (``exact_rank``)."""
         return self._bytes(self.ranks)
 
     def estimate_bytes(self):
@@ -47,13 +50,14 @@ class Plan(NamedTuple):
         return self._bytes(self.ranks if self.expected is None else self.expected)
 
     def describe_estimate(self):
+        exact = f", with the exact term ({self.exact_entries} entries)" if self.exact_entries else ""
         if self.expected is None:
-            return "every far block at its planned rank"
-        return f"ranks sampled on {self.sampled} of {len(self.ranks)} far blocks"
+            return "every far block at its planned rank" + exact
+        return f"ranks sampled on {self.sampled} of {len(self.ranks)} far blocks" + exact
 
 
 def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, max_rank=64,
-         adaptive=False):
+         adaptive=False, exact_rank=0):
     """Cluster both point sets, partition the blocks and fix the far blocks' ranks (no kernel needed).
 
     Parameters
@@ -71,6 +75,9 @@ def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, m
         Cap on every far block's rank (and the rank of an adaptive compressor).
     adaptive : bool
         The compressor chooses ranks itself, so ``rank`` and ``rank_rule`` are optional caps.
+    exact_rank : int
+        Rank of an exact term added to the H-matrix after it is built (``HMatrix.add_exact``), which the
+        plan's memory figures count.
 
     Returns
     -------
@@ -97,7 +104,7 @@ def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, m
 
     ranks = np.array([min(max_rank, m, n, target(m, n)) for m, n in partition.shapes("far")],
                      dtype=np.int64)
-    return Plan(partition, ranks)
+    return Plan(partition, ranks, exact_entries=int(exact_rank) * (len(row_points) + len(col_points)))
 
 
 #: a sampled group's largest rank is scaled by this (plus one) for the blocks that were not sampled
@@ -150,7 +157,7 @@ def _compressor(compressor, tol, seed, row_offset):
 
 def plan_within(kernel, row_points, col_points, max_bytes, *, leaf_size, eta, compressor, rank=None,
                 rank_rule=None, tol=None, max_rank=64, seed=0, row_offset=0, rank_samples=8, planned=None,
-                batch_pairs=BATCH_PAIRS):
+                batch_pairs=BATCH_PAIRS, exact_rank=0):
     """The plan ``build`` follows under ``max_bytes`` (None: no limit), from the same arguments.
 
     An adaptive compressor whose bound (every far block at its cap) passes ``max_bytes`` gets its ranks
@@ -159,7 +166,7 @@ def plan_within(kernel, row_points, col_points, max_bytes, *, leaf_size, eta, co
     compressor = _compressor(compressor, tol, seed, row_offset)
     the_plan = planned if planned is not None else plan(
         row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank, rank_rule=rank_rule,
-        max_rank=max_rank, adaptive=compressor.adaptive)
+        max_rank=max_rank, adaptive=compressor.adaptive, exact_rank=exact_rank)
     if (max_bytes is None or the_plan.bound_bytes() <= max_bytes or not compressor.adaptive
             or the_plan.expected is not None):
         return the_plan
@@ -399,7 +406,7 @@ def _concatenate(triplets):
 
 def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=None, rank_rule=None,
           tol=None, max_rank=64, seed=0, row_offset=0, max_bytes=None, rank_samples=8, planned=None,
-          batch_pairs=BATCH_PAIRS):
+          batch_pairs=BATCH_PAIRS, exact_rank=0):
     """Build the H-matrix of ``kernel`` on row_points x col_points.
 
     Parameters
@@ -437,6 +444,9 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
         The plan of these points and settings, made already (e.g. to choose a format).
     batch_pairs : int
         Most pairs per kernel call.
+    exact_rank : int
+        Rank of the exact term the caller adds afterwards (``HMatrix.add_exact``): ``max_bytes`` covers
+        it too.
 
     Returns
     -------
@@ -449,14 +459,14 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     the_plan = plan_within(kernel, row_points, col_points, max_bytes, leaf_size=leaf_size, eta=eta,
                            compressor=compressor, rank=rank, rank_rule=rank_rule, max_rank=max_rank,
                            seed=seed, rank_samples=rank_samples, planned=planned,
-                           batch_pairs=batch_pairs)
+                           batch_pairs=batch_pairs, exact_rank=exact_rank)
     max_entries = None
     if max_bytes is not None and the_plan.bound_bytes() > max_bytes:
         if the_plan.estimate_bytes() > max_bytes:
             raise MemoryLimitError(f"the H-matrix may need {the_plan.estimate_bytes() / 2**20:.1f} MiB "
                                    f"({the_plan.describe_estimate()}), more than the limit of "
                                    f"{max_bytes / 2**20:.1f} MiB")
-        max_entries = max_bytes // ENTRY_BYTES - the_plan.partition.near_entries
+        max_entries = max_bytes // ENTRY_BYTES - the_plan.partition.near_entries - the_plan.exact_entries
     partition = the_plan.partition
     evaluator = BlockEvaluator(kernel, row_points, col_points, batch_pairs)
     evaluations = kernel.evaluations

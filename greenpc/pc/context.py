@@ -192,8 +192,8 @@ class GreenPC:
             if kind == "sparse":
                 return formats.sparse_bytes(layout, radius)
             settings["exact_split"] = opts["hmat_exact_split"]
-            split = formats.exact_part(self.kernel, settings["exact_split"]) is not None
-            settings["hmatrix"] = formats.hmatrix_settings(layout, opts, split)
+            rank = formats.exact_rank(self.kernel, settings["exact_split"], layout.dim)
+            settings["hmatrix"] = formats.hmatrix_settings(layout, opts, rank)
             planned = formats.hmatrix_plan(layout, settings, self.kernel, limit)
             settings["hmatrix"]["planned"] = planned
             return planned.estimate_bytes()

@@ -172,9 +172,10 @@ def _sparse_entries(kernel, layout, radius, per_row):
     return (*with_diagonal(layout, rows[keep], cols[keep], values[keep]), int(keep.sum()))
 
 
-def hmatrix_settings(layout, opts, exact_split=False):
+def hmatrix_settings(layout, opts, exact_rank=0):
     """Leaf size, eta and rank settings from the options, with the paper's rules as defaults; ACA's
-    tolerance is -greenpc_hmat_split_tol when the kernel's split-off part is stored exactly."""
+    tolerance is -greenpc_hmat_split_tol when the kernel's split-off part is stored exactly (as a term
+    of rank ``exact_rank`` > 0, which the memory plan counts)."""
     from .. import hmatrix
 
     n_side = round(layout.n ** (1.0 / layout.dim))
@@ -182,14 +183,14 @@ def hmatrix_settings(layout, opts, exact_split=False):
     eta = opts["hmat_eta"] or (1.0 if layout.dim == 1 else 0.7)
     settings = {"leaf_size": leaf, "eta": eta, "compressor": opts["hmat_compressor"],
                 "max_rank": opts["hmat_max_rank"], "seed": opts["seed"],
-                "rank_samples": opts["hmat_rank_samples"]}
+                "rank_samples": opts["hmat_rank_samples"], "exact_rank": int(exact_rank)}
     if opts["hmat_rank"]:
         settings["rank"] = opts["hmat_rank"]
     elif opts["hmat_rank_rule"] or opts["hmat_compressor"] != "aca":
         # Nystrom needs a target rank: the paper's rule unless one is given
         settings["rank_rule"] = hmatrix.RankRule(hmatrix.paper_base_rank(n_side), leaf)
     if opts["hmat_compressor"] == "aca" or "rank_rule" not in settings and "rank" not in settings:
-        settings["tol"] = opts["hmat_split_tol"] if exact_split else opts["hmat_tol"]
+        settings["tol"] = opts["hmat_split_tol"] if exact_rank else opts["hmat_tol"]
     return settings
 
 
@@ -205,6 +206,14 @@ def exact_part(kernel, enabled):
     if enabled and getattr(inner, "low_rank_split", False):
         return inner
     return None
+
+
+def exact_rank(kernel, enabled, dim):
+    """The rank of the term ``exact_part`` stores (0 without one): the modes that k2's window keeps."""
+    inner = exact_part(kernel, enabled)
+    if inner is None:
+        return 0
+    return inner.split_factors(np.zeros((0, dim)), np.zeros((0, dim)))[0].shape[1]
 
 
 def compressed(kernel, enabled):
