@@ -48,7 +48,7 @@ test: $(STAMP)
 
 # The paper's experiments (section 5) from the shipped models: JSON, plots, README tables.
 paper: $(STAMP)
-	$(PY) bench/paper.py -paper_readme README.md
+	$(PY) bench/paper.py -paper_jobs $(NP) -paper_readme README.md
 
 # Train the shipped models with the paper's settings, one target each (`make train-react2d`); hours on
 # 2 cores. Every run writes greenpc/models/NAME.gpc.ckpt as it goes and -train_resume continues from it,

@@ -24,17 +24,30 @@ from petsc4py import PETSc  # noqa: E402
 
 import records  # noqa: E402
 from greenpc import models, problems  # noqa: E402
-from greenpc.driver import peer_options, pushed_options, solve_with  # noqa: E402
+from greenpc.driver import (check_sweeps, peer_options, pushed_options, solve_with, sweep_counts,  # noqa: E402
+                            with_variants)
 from greenpc.options import Option, read  # noqa: E402
 from greenpc.problems import dmda  # noqa: E402
 
 SPECS = (
-    Option("figures", str, "10,11,12,14,slices", "which figures to regenerate"),
+    Option("figures", str, "10,11,12,14,slices", "which figures to regenerate (none: only the plots and "
+           "the README section, from the results there are)"),
     Option("out", str, "bench/results/paper", "folder of the JSON results and the PNG plots"),
     Option("sizes_1d", str, "8,16,32,64,128,256,512,1024,2048", "N of figure 10"),
     Option("sizes_2d", str, "32,48,64,96,128,256", "N of figure 12"),
     Option("dense_max", int, 16384, "largest number of unknowns solved with the dense format"),
+    Option("heavy_above", int, 128, "figure 12's sizes above this N are parts of their own under "
+           "-paper_jobs, run one at a time: two H-matrices at N = 256 side by side pass this machine's "
+           "memory (one took 12 GB)"),
+    Option("rule_max", int, 96, "largest N of figure 12's H-matrix with the paper's rank rule (hmatrix; "
+           "hmatrix-aca runs at every N): at N = 128 its random Nystrom evaluates 130M kernel entries, "
+           "at N = 256 935M, 30 minutes on one core and 12 GB"),
+    Option("smoothing", str, "2", "SOR sweep counts after figure 12's hmatrix-aca, each an extra column "
+           "(hmatrix-aca+sorN, -greenpc_smooth_its N on the same set-up; not the paper's protocol)",
+           check=check_sweeps),
     Option("thetas", int, 16, "angles of figure 14 (evenly spread over [0, pi))"),
+    Option("theta_share", str, "", "run only every j-th angle of figure 14 from the i-th, as i/j (how "
+           "-paper_jobs shares the sweep out)"),
     Option("theta_N", int, 96, "interior points per side of figure 14's grid (the paper's 98 x 98: 96)"),
     Option("theta_formats", str, "hmatrix-aca", "greenpc configurations of figure 14 (of dense, hmatrix, "
            "hmatrix-aca): each angle is a new kernel, and at N = 96 a dense set-up evaluates 85M pairs"),
@@ -44,6 +57,12 @@ SPECS = (
     Option("labels", str, "", "configurations to run in figures 10 and 12 (e.g. hmatrix-aca; empty: "
            "all); the others keep their results from an earlier run"),
     Option("readme", str, "", "write the results tables into this README (between markers)"),
+    Option("jobs", int, 1, "parts run side by side, each a single-threaded process on a core of its own "
+           "(figure 12 per model and size group, figure 14, figure 10 per model, 11, slices; one rank "
+           "only)"),
+    Option("store", str, "", "the JSON results file (empty: paper.json in -paper_out)"),
+    Option("plots", bool, True, "draw the iteration, spectra and theta plots (the parts of -paper_jobs "
+           "leave them to the run that merges them)"),
 )
 
 # the paper's H-matrix settings: 1D (section 5.2) leaf min(sqrt(N), 128), nearest-point Nystrom of rank
@@ -59,10 +78,14 @@ HMAT_1D = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "nystrom_near
 HMAT_1D_RANK3 = {**HMAT_1D, "greenpc_hmat_rank": "3"}
 HMAT_2D = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "nystrom",
            "greenpc_hmat_rank_rule": "1"}
-# greenpc's default H-matrix beside it: ACA to a relative 1e-4 (ranks by tolerance, at most 64). The rule's
+# greenpc's H-matrix beside it: ACA to a relative tolerance (ranks by tolerance, at most 64). The rule's
 # rank 10 for N <= 64 is too low for the learned 2D kernels: at N = 64 conv2d took 152 iterations with
 # it against 12 dense, and 11.7 with ACA; react2d 22.3 against 13 dense and 13 with ACA
 HMAT_2D_ACA = {"greenpc_format": "hmatrix"}
+# the tolerance each kernel needs (N = 128): react2d's default 1e-4 (1e-3: 20.7 iterations against 20.0,
+# 1e-2: 145); conv2d's error is not low-rank, so 1e-4 compresses it 1.9x and needs 9.3 GB at N = 256,
+# while 1e-2 keeps the dense count (12.0) at 4.66x
+ACA_TOL = {"conv2d": "1e-2"}
 GREENPC = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC"}
 PROBLEMS_1D, PROBLEMS_2D = ("conv1d", "react1d"), ("conv2d", "react2d")
 
@@ -71,8 +94,9 @@ def log(text):
     PETSc.Sys.Print(text)
 
 
-def run_all(problem, N, configurations, params=None, form="interior"):
-    """One matrix and its right-hand sides; each configuration solved in turn (the paper's protocol)."""
+def run_all(problem, N, configurations, params=None, form="interior", smoothing=()):
+    """One matrix and its right-hand sides; each configuration solved in turn (the paper's protocol).
+    hmatrix-aca is solved again after ``smoothing`` SOR sweeps of each count (same set-up)."""
     preset = problems.get(problem)
     grid = problems.Grid(preset.dim, N, form)
     comm = PETSc.COMM_WORLD
@@ -80,38 +104,51 @@ def run_all(problem, N, configurations, params=None, form="interior"):
     results = {}
     for label, options in configurations.items():
         with pushed_options(options):
-            result = solve_with(A, da, grid, [0, 1, 2], label, comm)
-        result["details"] = {k: v for k, v in result["details"].items()
-                             if isinstance(v, (int, float, str, bool))}
-        if result["details"]:
-            entries = result["details"]["entries_local"] * comm.getSize()
-            result["details"]["compression_ratio"] = grid.size ** 2 / max(entries, 1)
-            result["details"]["entries_per_row"] = entries / grid.size
-        results[label] = result
-        its = " ".join(str(i) if r > 0 else "F" for i, r in zip(result["iterations"],
-                                                                 result["reasons"]))
-        extra = ""
-        if result["details"].get("format") == "hmatrix":
-            extra = f"  compression {result['details']['compression_ratio']:.1f}x"
-        log(f"  {problem} N={N:5d} {label:>8s}: {its:<14s} setup {result['setup_s']:7.2f} s{extra}")
+            solved = solve_with(A, da, grid, [0, 1, 2], label, comm,
+                                smoothing=smoothing if label == "hmatrix-aca" else ())
+        for label, result in with_variants({label: solved}).items():
+            result["details"] = {k: v for k, v in result["details"].items()
+                                 if isinstance(v, (int, float, str, bool))}
+            if result["details"]:
+                entries = result["details"]["entries_local"] * comm.getSize()
+                result["details"]["compression_ratio"] = grid.size ** 2 / max(entries, 1)
+                result["details"]["entries_per_row"] = entries / grid.size
+            results[label] = result
+            its = " ".join(str(i) if r > 0 else "F" for i, r in zip(result["iterations"],
+                                                                     result["reasons"]))
+            extra = ""
+            if result["details"].get("format") == "hmatrix":
+                extra = f"  compression {result['details']['compression_ratio']:.1f}x"
+            log(f"  {problem} N={N:5d} {label:>8s}: {its:<14s} setup {result['setup_s']:7.2f} s{extra}")
     A.destroy()
     da.destroy()
     return results
 
 
-def configurations(problem, N, dim, peers, dense_max, params="", opts_labels=""):
+def configurations(problem, N, dim, peers, dense_max, params="", opts_labels="", rule_max=None):
     out = {peer: peer_options(peer, PETSc.COMM_WORLD.getSize()) for peer in peers}
     base = {**GREENPC, "greenpc_weights": problem if problem in models.names() else "",
             "greenpc_param": params}
     if N ** dim <= dense_max:
         out["dense"] = {**base, "greenpc_format": "dense"}
-    out["hmatrix"] = {**base, **(HMAT_1D if dim == 1 else HMAT_2D)}
+    if dim == 1 or rule_max is None or N <= rule_max:
+        out["hmatrix"] = {**base, **(HMAT_1D if dim == 1 else HMAT_2D)}
     if dim == 1:
         out["hmatrix-r3"] = {**base, **HMAT_1D_RANK3}
     else:
-        out["hmatrix-aca"] = {**base, **HMAT_2D_ACA}
+        out["hmatrix-aca"] = {**base, **HMAT_2D_ACA,
+                              **({"greenpc_hmat_tol": ACA_TOL[problem]} if problem in ACA_TOL else {})}
     labels = [label for label in opts_labels.split(",") if label]
     return {k: v for k, v in out.items() if k in labels} if labels else out
+
+
+def labels_of(rows):
+    """Every configuration of a figure's rows (N or theta -> {label: result}), in the order they first
+    appear from the smallest key up (a size may lack some, e.g. dense above -paper_dense_max)."""
+    labels = {}
+    for key in sorted(rows, key=float):
+        labels.update(dict.fromkeys(rows[key]))
+    return list(labels)
 
 
 def iterations_figure(path, data, title):
@@ -123,7 +160,7 @@ def iterations_figure(path, data, title):
     fig, axes = plt.subplots(1, len(data), figsize=(6 * len(data), 4), squeeze=False)
     for ax, (problem, rows) in zip(axes[0], data.items()):
         sizes = sorted(int(n) for n in rows)
-        for label in rows[str(sizes[0])]:
+        for label in labels_of(rows):
             means, stds, failed = [], [], []
             for n in sizes:
                 r = rows[str(n)].get(label)
@@ -168,7 +205,8 @@ def figure_iterations(opts, dim, name, progress=lambda data: None, earlier=None)
         data[problem] = dict(earlier.get(problem, {})) if opts["labels"] else {}
         for N in sizes:
             row = run_all(problem, N, configurations(problem, N, dim, peers, opts["dense_max"],
-                                                     opts_labels=opts["labels"]))
+                                                     opts_labels=opts["labels"], rule_max=opts["rule_max"]),
+                          smoothing=sweep_counts(opts["smoothing"]) if dim == 2 else ())
             data[problem][str(N)] = {**data[problem].get(str(N), {}), **row}
             progress(data)
     return data
@@ -247,6 +285,9 @@ def figure_theta(opts):
         log("figure 14: no shipped rotlap2d model; skipped")
         return None
     thetas = np.pi * np.arange(opts["thetas"]) / opts["thetas"]
+    if opts["theta_share"]:
+        first, every = (int(v) for v in opts["theta_share"].split("/"))
+        thetas = thetas[first::every]
     peers = [p for p in opts["peers"].split(",") if p]
     data = {}
     kept = peers + [f for f in opts["theta_formats"].split(",") if f]
@@ -267,8 +308,9 @@ def theta_figure(path, data, N):
 
     thetas = sorted(data, key=float)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label in data[thetas[0]]:
-        means = [data[t][label]["mean"] if data[t][label]["converged"] else np.nan for t in thetas]
+    for label in labels_of(data):
+        means = [data[t][label]["mean"] if label in data[t] and data[t][label]["converged"] else np.nan
+                 for t in thetas]
         name = f"greenpc {label}" if label.startswith(("dense", "hmatrix")) else label
         ax.plot([float(t) for t in thetas], means, marker="o", label=name)
     anchors = weights.load(models.path("rotlap2d")).record["training"]["config"]["anchor_params"]["theta"]
@@ -306,7 +348,7 @@ def table(rows_by_size, labels):
     """Iterations (mean ± std) per preconditioner, then compression and entries per row of each
     H-matrix run."""
     sizes = sorted(rows_by_size, key=float)
-    compressed = [label for label in labels if label.startswith("hmatrix")]
+    compressed = [label for label in labels if label.startswith("hmatrix") and "+sor" not in label]
     head = "| N | " + " | ".join(labels + [f"{label} compression (entries/row)" for label in compressed])
     lines = [head + " |", "|" + "---|" * (len(labels) + len(compressed) + 1)]
     for n in sizes:
@@ -325,17 +367,20 @@ def table(rows_by_size, labels):
 
 
 def readme_section(results, opts):
-    lines = [f"Generated by `make paper` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, "
-             f"{os.cpu_count()} cores, {PETSc.COMM_WORLD.getSize()} MPI rank(s)); FGMRES(50) to 1e-6, "
-             "3 right-hand sides, mean ± std of the iterations, F = not converged in 500."]
+    run = results.get("machine", {})
+    parts = f", {run['jobs']} processes side by side" if run.get("jobs", 1) > 1 else ""
+    lines = [f"Generated by `make paper` on {run.get('date', '?')} ({run.get('machine', '?')}, "
+             f"{run.get('cores', '?')} cores, {run.get('ranks', '?')} MPI rank(s){parts}; "
+             f"{run.get('seconds', 0) / 60:.1f} min); FGMRES(50) to 1e-6, 3 right-hand sides, mean ± std "
+             "of the iterations, F = not converged in 500."]
     for key, title in (("figure10", "1D (figure 10)"), ("figure12", "2D (figure 12)")):
         for problem, rows in (results.get(key) or {}).items():
-            labels = list(next(iter(rows.values())))
+            labels = labels_of(rows)
             lines += ["", f"**{problem}**, {title}: ![{problem}]({opts['out']}/{key}.png)", "",
                       table(rows, labels)]
     if results.get("figure14"):
         rows = results["figure14"]
-        labels = list(next(iter(rows.values())))
+        labels = labels_of(rows)
         side = opts["theta_N"] + 2
         lines += ["", f"**rotlap2d** (figure 14), iterations versus theta on the {side} x {side} grid: "
                   f"![figure 14]({opts['out']}/figure14.png)", "",
@@ -370,10 +415,16 @@ DIFFERENCES = (
     "trained with random ones). The 1D H-matrix is reported at the paper's rank 1 (eta = inf, "
     "nearest-point Nystrom) and at rank 3, because the learned kernel's off-diagonal blocks are not "
     "exactly rank 1 as the exact Green's function's are. The 2D H-matrix is reported with the paper's "
-    "rank rule (random Nystrom, base rank 10 / 20) and with greenpc's default, ACA to 1e-4 "
-    "(hmatrix-aca): the rule's ranks are too low for the learned conv2d kernel at N = 64 and 96 (152 "
-    "and 93 iterations against 12 and 11 dense), and ACA compresses that kernel little (about 1x "
-    "below N = 128) because its noise is not low-rank at 1e-4. The matrices are the finite-difference "
+    "rank rule (random Nystrom, base rank 10 / 20; hmatrix) up to N = 96 (-paper_rule_max): at N = 128 its "
+    "set-up evaluates 130M kernel entries and at N = 256 935M, 30 minutes on one core and 12 GB, more "
+    "than `make paper`'s half hour allows (at N = 256 on 2026-12-01: conv2d 25 iterations, 1821 s; "
+    "react2d 28.3 on 2026-11-30). Beside it at every N, greenpc's ACA (hmatrix-aca) to the tolerance "
+    "each kernel needs: 1e-4, the default, for react2d and rotlap2d; 1e-2 for conv2d, whose error is not "
+    "low-rank (at N = 128, 1e-4 compresses it 1.9x, and at N = 256 it would need 9.3 GB; 1e-2 keeps the "
+    "dense count). The rule's ranks are too low for the learned conv2d kernel at N = 64 (22.7 iterations "
+    "against 12 dense). hmatrix-aca+sor2 is the same set-up with two SOR sweeps after the kernel product "
+    "(`-greenpc_smooth_its 2`), which the paper does not have. `make paper` runs its parts side by side "
+    "(`-paper_jobs 2`: one process per core, each single-threaded). The matrices are the finite-difference "
     "operators with boundary rows removed (interior unknowns), scaled as stencil / h^2.")
 
 
@@ -388,36 +439,23 @@ def write_readme(path, text):
         handle.write(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
-def main():
-    opts = read(SPECS, "paper_")
-    os.makedirs(opts["out"], exist_ok=True)
-    figures = {f.strip() for f in opts["figures"].split(",")}
-    store = os.path.join(opts["out"], "paper.json")
-    results = json.load(open(store)) if os.path.exists(store) else {}
-    rank0 = PETSc.COMM_WORLD.getRank() == 0
-
-    def save():
-        records.save(store, results)
-
+def measure(opts, figures, results, save):
+    """Run the chosen figures in this process; ``save()`` after each measurement."""
     def iterations(number, dim):
         key = f"figure{number}"
+
         def progress(data):
             results[key] = data
             save()
 
         results[key] = figure_iterations(opts, dim, number, progress, results.get(key))
         save()
-        if results[key] and rank0:
-            iterations_figure(os.path.join(opts["out"], f"{key}.png"), results[key],
-                              f"{dim}D: FGMRES(50) iterations versus N (figure {number})")
 
-    started = time.time()
     if "10" in figures:
         iterations("10", 1)
     if "11" in figures and PETSc.COMM_WORLD.getSize() == 1:
         spectra = figure_spectra(opts)
-        if spectra and rank0:
-            spectra_figure(os.path.join(opts["out"], "figure11.png"), spectra)
+        if spectra:
             results["figure11"] = {p: {k: [np.real(v).tolist(), np.imag(v).tolist()]
                                        for k, v in s.items()} for p, s in spectra.items()}
             save()
@@ -426,15 +464,133 @@ def main():
     if "14" in figures:
         results["figure14"] = figure_theta(opts)
         save()
-        if results["figure14"] and rank0:
-            theta_figure(os.path.join(opts["out"], "figure14.png"), results["figure14"], opts["theta_N"])
-    if "slices" in figures and rank0:
+    if "slices" in figures and PETSc.COMM_WORLD.getRank() == 0:
         results["slices"] = figure_slices(opts)
         save()
-    results["machine"] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.machine(),
-                          "cores": os.cpu_count(), "ranks": PETSc.COMM_WORLD.getSize(),
-                          "seconds": time.time() - started}
+
+
+def parts(opts, figures):
+    """The run cut into independent parts (name -> argv), longest first: figure 12 per model with its
+    sizes above -paper_heavy_above apart from the smaller ones, figure 14's angles shared out, figure 10
+    per model, figure 11, the slices. Also the names of the parts that must not run side by side (those
+    of figure 12's large sizes)."""
+    passed = [arg for spec in SPECS if spec.name not in ("figures", "models", "sizes_1d", "sizes_2d", "jobs",
+                                                         "store", "plots", "readme", "theta_share")
+              for arg in (f"-paper_{spec.name}", str(opts[spec.name])) if str(opts[spec.name])]
+    command = [sys.executable, os.path.abspath(__file__), *passed, "-paper_jobs", "1", "-paper_plots", "0"]
+    chosen = [m for m in opts["models"].split(",") if m]
+
+    heavy = set()
+
+    def per_model(number, dim, split):
+        if number not in figures:
+            return {}
+        sizes = [int(s) for s in opts[f"sizes_{dim}d"].split(",") if s]
+        out = {}
+        for group in ([n for n in sizes if n > split], [n for n in sizes if n <= split]):
+            for problem in PROBLEMS_1D if dim == 1 else PROBLEMS_2D:
+                if group and problem in models.names() and (problem in chosen or not chosen):
+                    name = f"{number}-{problem}-N{group[0]}" + (f"-{group[-1]}" if len(group) > 1 else "")
+                    out[name] = command + ["-paper_figures", number, "-paper_models", problem,
+                                           f"-paper_sizes_{dim}d", ",".join(map(str, group))]
+                    if group[0] > split:
+                        heavy.add(name)
+        return out
+
+    # figure 14's angles shared out (each angle is a new kernel and set-up)
+    share = max(1, min(opts["jobs"], opts["thetas"]))
+    theta = {f"14-{i}of{share}": command + ["-paper_figures", "14", "-paper_theta_share", f"{i}/{share}"]
+             for i in range(share)} if "14" in figures else {}
+    single = {f: command + ["-paper_figures", f] for f in ("11", "slices") if f in figures}
+    return {**per_model("12", 2, opts["heavy_above"]), **theta, **per_model("10", 1, 10 ** 9), **single}, heavy
+
+
+def merge(results, part, opts):
+    """Fold one part's results into ``results``: rows of figures 10 and 12 by model and N, spectra and
+    slices by model, figure 14 whole."""
+    for key in ("figure10", "figure12"):
+        for problem, rows in (part.get(key) or {}).items():
+            target = results.setdefault(key, {}).setdefault(problem, {})
+            for n, row in rows.items():
+                target[n] = {**target.get(n, {}), **row} if opts["labels"] else row
+    for key in ("figure11", "slices"):
+        if part.get(key):
+            results.setdefault(key, {}).update(part[key])
+    if part.get("figure14"):
+        results.setdefault("figure14", {}).update(part["figure14"])
+        results["figure14"] = dict(sorted(results["figure14"].items(), key=lambda item: float(item[0])))
+
+
+def measure_in_parts(opts, figures, results, save):
+    import jobs
+
+    folder = os.path.join(opts["out"], "parts")
+    planned, heavy = parts(opts, figures)
+    stores = {name: os.path.join(folder, f"{name}.json") for name in planned}
+    for name, path in stores.items():
+        if os.path.exists(path):
+            os.remove(path)
+        planned[name] = planned[name] + ["-paper_store", path]
+    # the models and sizes a part measures replace their earlier rows (unless -paper_labels keeps them)
+    for key, dim in (("figure10", 1), ("figure12", 2)):
+        chosen = [m for m in opts["models"].split(",") if m]
+        if key[6:] in figures and not opts["labels"] and results.get(key):
+            for problem in list(results[key]):
+                if problem in chosen or not chosen:
+                    del results[key][problem]
+    if "14" in figures:
+        results["figure14"] = {}
+    outcome = jobs.run(planned, opts["jobs"], folder, log, exclusive=heavy)
+    for name, path in stores.items():
+        if os.path.exists(path):
+            merge(results, json.load(open(path)), opts)
     save()
+    failed = [name for name, (status, _) in outcome.items() if status != 0]
+    if failed:
+        raise SystemExit(f"paper: parts {', '.join(failed)} failed; their logs are in {folder}")
+    return outcome
+
+
+def render(opts, figures, results):
+    """The PNG plots of the figures run, from the results."""
+    for number, dim in (("10", 1), ("12", 2)):
+        if number in figures and results.get(f"figure{number}"):
+            iterations_figure(os.path.join(opts["out"], f"figure{number}.png"), results[f"figure{number}"],
+                              f"{dim}D: FGMRES(50) iterations versus N (figure {number})")
+    if "11" in figures and results.get("figure11"):
+        spectra = {p: {k: np.asarray(re) + 1j * np.asarray(im) for k, (re, im) in s.items()}
+                   for p, s in results["figure11"].items()}
+        spectra_figure(os.path.join(opts["out"], "figure11.png"), spectra)
+    if "14" in figures and results.get("figure14"):
+        theta_figure(os.path.join(opts["out"], "figure14.png"), results["figure14"], opts["theta_N"])
+
+
+def main():
+    opts = read(SPECS, "paper_")
+    os.makedirs(opts["out"], exist_ok=True)
+    figures = {f.strip() for f in opts["figures"].split(",")}
+    store = opts["store"] or os.path.join(opts["out"], "paper.json")
+    results = json.load(open(store)) if os.path.exists(store) else {}
+    rank0 = PETSc.COMM_WORLD.getRank() == 0
+
+    def save():
+        records.save(store, results)
+
+    started = time.time()
+    if figures - {"none", ""}:
+        if opts["jobs"] > 1 and PETSc.COMM_WORLD.getSize() == 1:
+            seconds = measure_in_parts(opts, figures, results, save)
+            results["parts"] = {name: {"exit": status, "seconds": s} for name, (status, s) in seconds.items()}
+        else:
+            measure(opts, figures, results, save)
+        if opts["plots"] and rank0:
+            render(opts, figures, results)
+        results["machine"] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.machine(),
+                              "cores": os.cpu_count(), "ranks": PETSc.COMM_WORLD.getSize(),
+                              "jobs": opts["jobs"], "seconds": time.time() - started}
+        save()
+    elif opts["plots"] and rank0:
+        render(opts, {"10", "11", "12", "14"}, results)      # the plots again, from the results there are
     if opts["readme"] and rank0:
         write_readme(opts["readme"], readme_section(results, opts))
     log(f"paper results in {opts['out']} ({time.time() - started:.0f} s)")
