@@ -75,6 +75,7 @@ BAD = [
     ("hmat_tol", "x", "could not convert"),
     ("hmat_split_tol", "1.5", "expected a value in (0, 1)"),
     ("hmat_exact_split", "maybe", "expected a boolean (true/false)"),
+    ("wall_correction", "maybe", "expected a boolean (true/false)"),
     ("check_tol", "-1", "expected a value >= 0"),
     ("check_tol", "nan", "expected a finite number"),
     ("symmetric", "maybe", "expected a boolean (true/false)"),

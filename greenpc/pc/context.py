@@ -12,7 +12,7 @@ Options (prefix-aware, see ``greenpc.pc.options.SPECS`` for the full table with 
 -greenpc_sparse_nnz, -greenpc_sparse_radius, -greenpc_hmat_leaf_size, -greenpc_hmat_eta,
 -greenpc_hmat_compressor, -greenpc_hmat_rank, -greenpc_hmat_rank_rule, -greenpc_hmat_tol,
 -greenpc_hmat_max_rank, -greenpc_hmat_rank_samples, -greenpc_check_samples, -greenpc_check_tol, -greenpc_check_fallback,
--greenpc_memory_max, -greenpc_symmetric, -greenpc_diagonal_fit, -greenpc_scale,
+-greenpc_memory_max, -greenpc_symmetric, -greenpc_wall_correction, -greenpc_diagonal_fit, -greenpc_scale,
 -greenpc_scale_vectors, -greenpc_smooth_its, -greenpc_smooth_omega, -greenpc_seed, -greenpc_view_partition.
 """
 import hashlib
@@ -25,6 +25,7 @@ from petsc4py import PETSc
 from .. import models
 from ..kernels import Kernel, closed_form
 from ..kernels.base import Symmetrized, Wrapped
+from ..kernels.walls import WallCorrected
 from ..options import help_text, read
 from . import collective, formats, geometry, scaling, smoothing
 from .layout import make_layout
@@ -115,6 +116,7 @@ class GreenPC:
         if self.kernel is None:
             kernel, self.model = (self.given_kernel, None) if self.given_kernel is not None else \
                 collective.run(comm, make_kernel, opts)
+            kernel = WallCorrected(kernel) if opts["wall_correction"] else kernel
             kernel = Symmetrized(kernel) if opts["symmetric"] else kernel
             self.kernel = LoggedKernel(kernel)
         n_local = pmat.getLocalSize()[0]
@@ -295,6 +297,9 @@ class GreenPC:
                    scale=self.fit.scale, diagonal_fit=self.fit.diagonal_fit,
                    preconditioned_residual=self.fit.quality)
         out.update({k: v for k, v in self.op.info.items() if k != "hmatrix"})
+        walls = _wall_corrected(self.kernel)
+        if walls is not None:
+            out["wall_evaluations"] = walls.wall_evaluations
         if self.model is not None:
             out.update(weights=self.model.path, model_problem=self.model.problem["name"],
                        format_version=self.model.version)
@@ -364,6 +369,15 @@ class GreenPC:
 
     def destroy(self, pc):
         self.reset(pc)
+
+
+def _wall_corrected(kernel):
+    """The WallCorrected layer of a kernel chain, or None."""
+    while isinstance(kernel, Wrapped):
+        if isinstance(kernel, WallCorrected):
+            return kernel
+        kernel = kernel.inner
+    return None
 
 
 def check_operator(amat, pmat):

@@ -78,6 +78,8 @@ SPECS = (
     Option("memory_max", float, 8192.0, "largest memory of the preconditioner per rank (MiB)",
            check=positive),
     Option("symmetric", bool, False, "build from (G(x,y) + G(y,x)) / 2 (for CG)"),
+    Option("wall_correction", bool, False, "subtract from G(., y) the interpolant of its values on the "
+           "walls of the box (1D, 2D), so that it meets the Dirichlet condition exactly"),
     Option("diagonal_fit", bool, True, "choose each diagonal entry so that (s A M)_jj = 1"),
     Option("scale", float, 0.0, "fixed scale s of M (0: least-squares fit at set-up)",
            check=non_negative),
