@@ -29,23 +29,13 @@ not built yet.
 """
 import numpy as np
 
+from ..problems.grid import distinct_points
 from .base import Wrapped
 
 
 def _codes(values):
     """(distinct values, index of each value among them) of a 1D array."""
     return np.unique(values, return_inverse=True)
-
-
-def _point_codes(points):
-    """(distinct points, index of each point among them), from each coordinate's codes (a sort of
-    integers, not of rows)."""
-    key = np.zeros(len(points), dtype=np.int64)
-    for k in range(points.shape[1]):
-        _, codes = _codes(points[:, k])
-        key = key * (int(codes.max(initial=0)) + 1) + codes.reshape(-1)
-    _, first, codes = np.unique(key, return_index=True, return_inverse=True)
-    return points[first], codes.reshape(-1)
 
 
 class WallCorrected(Wrapped):
@@ -100,7 +90,7 @@ class WallCorrected(Wrapped):
 
     def _evaluate(self, x, y):
         out = self.inner(x, y)
-        y_points, y_codes = _point_codes(y)
+        y_points, y_codes = distinct_points(y)
         lo, hi = self.low, self.high
         s = (x - lo) / (hi - lo)
         if self.dim == 1:

@@ -77,3 +77,13 @@ class Grid:
     def contains(self, index):
         index = np.asarray(index)
         return np.all((index >= 0) & (index < self.points_per_dim), axis=-1)
+
+
+def distinct_points(x):
+    """(points, inverse): the distinct rows of x (n, d) and, for each row, its index among them
+    (rows compared as bytes, which np.unique does far faster than with axis=0). The pairs of a kernel
+    block repeat few points."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    rows = x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return x[first], inverse.ravel()

@@ -41,6 +41,8 @@ import math
 
 import numpy as np
 
+from .grid import distinct_points
+
 #: presets whose operator is -lap - k2 n^2(x) (n^2 = 1 for the shifted ones)
 RESONANT_PRESETS = ("shifted1d", "shifted2d", "helmholtz1d", "helmholtz2d")
 #: modes with |lambda_m - k2| beyond this many widths for every k2 are left out (w < 1e-7; the window
@@ -173,7 +175,7 @@ class ResonantModes:
         """phi_m(x) for every mode: (..., n_modes)."""
         if xp is np and x.ndim == 2:
             # the pairs of a block repeat a few points: evaluate each point once
-            points, inverse = _distinct(x)
+            points, inverse = distinct_points(x)
             return self._phi_points(points, np, spacing)[inverse]
         return self._phi_points(x, xp, spacing)
 
@@ -221,8 +223,8 @@ class ResonantModes:
 
     def _pairs(self, x, y, weight, spacing):
         """sum_m weight_m phi_m(x_i) phi_m(y_i) with numpy: the modes of each distinct point once."""
-        px, ix = _distinct(x)
-        py, iy = _distinct(y)
+        px, ix = distinct_points(x)
+        py, iy = distinct_points(y)
         a, b = self._factors(px, py, weight, spacing)
         if len(px) * len(py) <= 4 * len(x):
             # the pairs fill much of the block of their distinct points (a kernel matrix block)
@@ -275,15 +277,6 @@ class ResonantModes:
 
     def describe(self):
         return f"{len(self)} resonant modes (width {self.width:g})"
-
-
-def _distinct(x):
-    """(points, inverse): the distinct rows of x (n, d) and, for each row, its index among them
-    (rows compared as bytes, which np.unique does far faster than with axis=0)."""
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    rows = x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-    return x[first], inverse.ravel()
 
 
 def _sine_basis(x, size, xp):
