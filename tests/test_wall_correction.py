@@ -5,12 +5,18 @@ walls already. So an exact Green's function plus any such offset comes back exac
 alone is left as it is. On the shipped react2d model, whose Dirichlet condition is learned only
 approximately, the correction removes most of the growth of the iteration count with N.
 """
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from greenpc.kernels import Kernel, closed_form
 from greenpc.kernels.walls import WallCorrected
-from pc_helpers import solve
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Offset(Kernel):
@@ -71,6 +77,7 @@ def test_a_block_evaluates_each_wall_value_once():
 def test_the_wall_correction_removes_react2ds_growth_with_n():
     """react2d, dense, N = 64: 13 iterations with the learned kernel; 9.3 with the correction (at
     N = 96 / 128: 16.7 / 20 against 10 / 10)."""
+    from pc_helpers import solve
     options = {"greenpc_weights": "react2d", "greenpc_format": "dense"}    # 14 s / 20 s of set-up
     plain = solve("react2d", 64, options)
     corrected = solve("react2d", 64, {**options, "greenpc_wall_correction": "1"})
@@ -78,3 +85,72 @@ def test_the_wall_correction_removes_react2ds_growth_with_n():
     assert corrected["mean"] <= 10 < plain["mean"]
     assert corrected["details"]["wall_evaluations"] > 0
     assert "wall values" in corrected["details"]["kernel"]
+
+
+def grid_points(n):
+    axis = np.arange(1, n + 1) / (n + 1)
+    return np.stack(np.meshgrid(axis, axis[:-3], indexing="ij"), -1).reshape(-1, 2)
+
+
+def test_the_wall_table_gives_the_same_values_once_for_all_calls():
+    """prepare(points): (2 (n1 + n2) + 4) n pairs once; then pairs among the points cost no wall
+    evaluation and give the values the kernel finds by itself; other points still find their own."""
+    exact = closed_form("poisson2d", {})
+    exact.spacing = 1.0 / 17
+    points = grid_points(16)                      # 16 x 13: the two axes differ
+    rng = np.random.default_rng(3)
+    i, j = rng.integers(0, len(points), (2, 4000))
+    alone, tabulated = WallCorrected(Offset(exact)), WallCorrected(Offset(exact))
+    tabulated.prepare(points)
+    assert tabulated.wall_evaluations == (2 * (16 + 13) + 4) * len(points)
+    np.testing.assert_allclose(tabulated(points[i], points[j]), alone(points[i], points[j]),
+                               rtol=0, atol=1e-13)
+    np.testing.assert_allclose(tabulated(points[i], points[j]), exact(points[i], points[j]),
+                               rtol=0, atol=1e-12)
+    assert tabulated.wall_evaluations == (2 * (16 + 13) + 4) * len(points)
+    tabulated.prepare(points.copy())              # the same points: the table is kept
+    assert tabulated.wall_evaluations == (2 * (16 + 13) + 4) * len(points)
+    elsewhere = rng.random((50, 2))
+    np.testing.assert_allclose(tabulated(elsewhere, points[:50]), exact(elsewhere, points[:50]),
+                               rtol=0, atol=1e-12)
+    assert tabulated.wall_evaluations > (2 * (16 + 13) + 4) * len(points)
+
+
+def check_shared_table(comm):
+    """Run under mpiexec: the ranks' shares gathered are the one-process table, each rank evaluating
+    its share only; then a PC solve with the correction on these ranks, whose count is printed."""
+    exact = closed_form("poisson2d", {})
+    exact.spacing = 1.0 / 17
+    points = grid_points(16)
+    whole = WallCorrected(exact)
+    whole.prepare(points)
+    shared = WallCorrected(exact)
+    shared.install(shared.share(points, comm.Get_rank(), comm.Get_size()), comm)
+    assert np.array_equal(shared.table.values, whole.table.values)
+    assert shared.wall_evaluations < 0.6 * whole.wall_evaluations
+    from pc_helpers import solve
+    result = solve("react2d", 24, {"greenpc_weights": "react2d", "greenpc_format": "hmatrix",
+                                   "greenpc_wall_correction": "1"})
+    assert result["converged"]
+    print(f"rank {comm.Get_rank()}: table shared, iterations {result['mean']}", flush=True)
+
+
+def test_ranks_share_the_table_and_solve_as_one_rank_does():
+    from pc_helpers import solve
+    one = solve("react2d", 24, {"greenpc_weights": "react2d", "greenpc_format": "hmatrix",
+                                "greenpc_wall_correction": "1"})
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "tests"),
+                                                        os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(["mpiexec", "--oversubscribe", "-n", "2", sys.executable, __file__],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts = [float(line.rsplit(" ", 1)[1]) for line in done.stdout.splitlines() if "table shared" in line]
+    assert len(counts) == 2 and counts[0] == counts[1]
+    assert abs(counts[0] - one["mean"]) <= 1     # float32 sums in another order may move one
+    assert one["details"]["wall_evaluations"] > 0
+
+
+if __name__ == "__main__":
+    from mpi4py import MPI
+    check_shared_table(MPI.COMM_WORLD)

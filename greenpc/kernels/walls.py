@@ -19,14 +19,18 @@ boundary loss) but never with the source y there: correcting in y as well took 5
 
 Measured with react2d, dense: 13.0 / 16.7 / 20.0 -> 9.3 / 10.0 / 10.0 at N = 64 / 96 / 128.
 
-Cost. A block of grid rows against a set of columns (the dense format's row blocks) takes the table of
-its wall points against those columns, kept while the columns stay the same. At N = 64 the dense set-up
-evaluated 7% more pairs and took 19.6 s against 13.7 s. Scattered pairs (ACA's rows and columns, batched
-near blocks) take each distinct (wall point, y) pair they need, up to 8 per pair for a single row. The
-H-matrix at N = 64 evaluated 2x more pairs and took 75.7 s against 12.5 s (9 iterations against 13). A
-table of every wall point against every column, made once per set-up, would remove most of that; it is
-not built yet.
+Cost. ``prepare(points)`` (the PC calls it once per set-up) tabulates K(w, y) for every wall point w
+that the points' coordinates reach and every point y: (2 (n1 + n2) + 4) n pairs in 2D, 4N + 4 rows against
+n columns on an N x N grid (the ranks of a communicator share the columns and gather the table). Calls
+whose points all lie in the table look their wall values up. Other calls find them themselves: a block of
+grid rows against a set of columns (a dense row block) tabulates its own wall points against those
+columns, kept while the columns stay the same; scattered pairs take each distinct (wall point, y) pair
+they need, up to 8 per pair. react2d's H-matrix (ACA 1e-4) with the table: N = 64, 14.0 s of set-up
+against 10.0 s without the correction (75.7 s with per-call wall values); N = 128, 88.4 s (8.5M table
+pairs) against 77 s (401 s per call), 10 iterations against 20.
 """
+import hashlib
+
 import numpy as np
 
 from ..problems.grid import distinct_points
@@ -36,6 +40,66 @@ from .base import Wrapped
 def _codes(values):
     """(distinct values, index of each value among them) of a 1D array."""
     return np.unique(values, return_inverse=True)
+
+
+def _keys(points):
+    """One sortable number per point: complex numbers sort by real part, then imaginary part."""
+    return points[:, 0] + 1j * points[:, -1] if points.shape[1] == 2 else points[:, 0] + 0j
+
+
+def _find(table, values):
+    """Index of each of ``values`` in the sorted array ``table``, or None when one is not there."""
+    if len(table) == 0:
+        return None
+    index = np.minimum(np.searchsorted(table, values), len(table) - 1)
+    return index if np.array_equal(table[index], values) else None
+
+
+class WallTable:
+    """K(w, y) for the walls' points w at the coordinates ``values`` (one sorted array per axis) and
+    every y of ``keys`` (sorted ``_keys``): ``values`` (n_y, n_walls), rows in the order of ``keys``.
+
+    Wall rows in 1D: the low end, the high end. In 2D: (low, v2), (high, v2), (v1, low), (v1, high) for
+    each v1, v2 of the coordinates, then the corners (low, low), (high, low), (low, high), (high, high).
+    """
+
+    def __init__(self, low, high, coordinates, keys, values):
+        self.low, self.high, self.coordinates, self.keys, self.values = low, high, coordinates, keys, values
+
+    @staticmethod
+    def walls(low, high, coordinates):
+        """The wall points (p, d), in the table's row order."""
+        if len(coordinates) == 1:
+            return np.array([[low[0]], [high[0]]])
+        v1, v2 = coordinates
+        return np.concatenate([np.stack([np.full_like(v2, low[0]), v2], 1),
+                               np.stack([np.full_like(v2, high[0]), v2], 1),
+                               np.stack([v1, np.full_like(v1, low[1])], 1),
+                               np.stack([v1, np.full_like(v1, high[1])], 1),
+                               np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]],
+                                         [high[0], high[1]]])])
+
+    def interpolant(self, x, y):
+        """The interpolant of K(., y_i)'s wall values at x_i for each pair, or None when a point is not
+        in the table."""
+        rows = _find(self.keys, _keys(y))
+        if rows is None:
+            return None
+        s = (x - self.low) / (self.high - self.low)
+        table = self.values
+        if x.shape[1] == 1:
+            return (1.0 - s[:, 0]) * table[rows, 0] + s[:, 0] * table[rows, 1]
+        v1, v2 = self.coordinates
+        c1, c2 = _find(v1, x[:, 0]), _find(v2, x[:, 1])
+        if c1 is None or c2 is None:
+            return None
+        n1, n2 = len(v1), len(v2)
+        a, b = s[:, 0], s[:, 1]
+        edges = ((1.0 - a) * table[rows, c2] + a * table[rows, n2 + c2]
+                 + (1.0 - b) * table[rows, 2 * n2 + c1] + b * table[rows, 2 * n2 + n1 + c1])
+        corner = [table[rows, 2 * (n1 + n2) + k] for k in range(4)]
+        return edges - ((1.0 - a) * (1.0 - b) * corner[0] + a * (1.0 - b) * corner[1]
+                        + (1.0 - a) * b * corner[2] + a * b * corner[3])
 
 
 class WallCorrected(Wrapped):
@@ -50,6 +114,8 @@ class WallCorrected(Wrapped):
         #: pairs evaluated at wall points, beyond those asked for (reported by the PC)
         self.wall_evaluations = 0
         self._cached_y, self._cache = None, {}
+        #: the WallTable of the points last prepared, and their digest
+        self.table, self._prepared = None, None
         if self.dim not in (1, 2):
             raise ValueError(f"the wall correction is for 1D and 2D boxes; {inner.describe()} is "
                              f"{self.dim}D")
@@ -58,6 +124,48 @@ class WallCorrected(Wrapped):
 
     def describe(self):
         return f"{self.inner.describe()}, less its wall values' interpolant in x"
+
+    def prepare(self, points):
+        """Tabulate K(w, y) for every wall point w at the coordinates of ``points`` and every y among
+        them, once per distinct set of points (on one process; ranks use ``share`` and ``install``)."""
+        self.install(self.share(points))
+
+    def share(self, points, rank=0, size=1):
+        """This rank's share of the table of ``points``: every wall point against its part of the
+        columns (rank-local work), or None when the table of these points is there already."""
+        points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, self.dim)
+        digest = hashlib.sha256(points.tobytes()).digest()
+        if digest == self._prepared:
+            return None
+        self.table, self._prepared = None, None   # an old table must not outlive its points
+        keys = np.unique(_keys(points))
+        coordinates = [np.unique(points[:, axis]) for axis in range(self.dim)]
+        walls = WallTable.walls(self.low, self.high, coordinates)
+        counts = [len(part) for part in np.array_split(np.arange(len(keys)), size)]
+        start = sum(counts[:rank])
+        ys = np.stack([keys.real, keys.imag], 1)[start:start + counts[rank], :self.dim]
+        mine = np.empty((len(ys), len(walls)))
+        step = max(1, self.chunk // len(walls))
+        for first in range(0, len(ys), step):
+            # every wall point against a group of columns, stored column by column for the gather
+            mine[first:first + step] = self.inner.block(walls, ys[first:first + step]).T
+        self.wall_evaluations += mine.size
+        return {"digest": digest, "keys": keys, "coordinates": coordinates, "counts": counts,
+                "values": mine}
+
+    def install(self, share, comm=None):
+        """Make the table from the ranks' shares (an mpi4py ``comm``'s Allgatherv; collective)."""
+        if share is None:
+            return
+        values = share["values"]
+        if comm is not None and comm.Get_size() > 1:
+            from mpi4py import MPI
+            width = values.shape[1]
+            counts = [count * width for count in share["counts"]]
+            values = np.empty((len(share["keys"]), width))
+            comm.Allgatherv(share["values"], [values, counts, np.cumsum([0] + counts[:-1]), MPI.DOUBLE])
+        self.table = WallTable(self.low, self.high, share["coordinates"], share["keys"], values)
+        self._prepared = share["digest"]
 
     def _at(self, wall, coordinate, y_codes, y_points):
         """The inner kernel at (w, y) for each pair, w the wall point ``wall(values)`` built from the
@@ -90,6 +198,10 @@ class WallCorrected(Wrapped):
 
     def _evaluate(self, x, y):
         out = self.inner(x, y)
+        if self.table is not None:
+            interpolant = self.table.interpolant(x, y)
+            if interpolant is not None:
+                return out - interpolant
         y_points, y_codes = distinct_points(y)
         lo, hi = self.low, self.high
         s = (x - lo) / (hi - lo)

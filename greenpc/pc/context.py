@@ -35,7 +35,7 @@ MIB = float(1 << 20)
 # options that a later set-up applies without rebuilding the kernel matrix
 REFIT_ONLY = ("scale", "scale_vectors", "smooth_its", "smooth_omega")
 EVENTS = {name: PETSc.Log.Event(f"GreenPC{name}") for name in
-          ("SetUp", "KernelEval", "Assembly", "Fit", "Apply")}
+          ("SetUp", "KernelEval", "WallTable", "Assembly", "Fit", "Apply")}
 
 
 class LoggedKernel(Wrapped):
@@ -151,6 +151,16 @@ class GreenPC:
                                               self.kernel.domain)
         if self.kernel.innermost().uses_spacing:
             self.kernel.innermost().spacing = layout.spacing
+        walls = _wall_corrected(self.kernel)
+        if walls is not None:
+            # every wall value the build will need, once, the columns shared between the ranks
+            EVENTS["WallTable"].begin()
+            try:
+                mpi = comm.tompi4py()
+                share = collective.run(comm, walls.share, points, mpi.Get_rank(), mpi.Get_size())
+                collective.run(comm, walls.install, share, mpi)
+            finally:
+                EVENTS["WallTable"].end()
         kind, reason, settings = collective.run(comm, self._choose, comm, layout)
         max_bytes = int(opts["memory_max"] * MIB)
         EVENTS["Assembly"].begin()
