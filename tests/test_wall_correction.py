@@ -154,3 +154,13 @@ def test_ranks_share_the_table_and_solve_as_one_rank_does():
 if __name__ == "__main__":
     from mpi4py import MPI
     check_shared_table(MPI.COMM_WORLD)
+
+
+def test_the_sparse_format_finds_its_few_wall_values_without_the_table():
+    """A sparse pattern's pairs are near each other: at N = 96 they need far fewer wall pairs than the
+    table's (4N + 4) n (3.6M), which only the dense and H-matrix formats build."""
+    from pc_helpers import solve
+    sparse = solve("react2d", 96, {"greenpc_weights": "react2d", "greenpc_wall_correction": "1",
+                                   "greenpc_format": "sparse"})
+    assert sparse["details"]["format"] == "sparse"
+    assert 0 < sparse["details"]["wall_evaluations"] < 0.25 * (4 * 96 + 4) * 96 ** 2

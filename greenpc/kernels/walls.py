@@ -19,12 +19,13 @@ boundary loss) but never with the source y there: correcting in y as well took 5
 
 Measured with react2d, dense: 13.0 / 16.7 / 20.0 -> 9.3 / 10.0 / 10.0 at N = 64 / 96 / 128.
 
-Cost. ``prepare(points)`` (the PC calls it once per set-up) tabulates K(w, y) for every wall point w
-that the points' coordinates reach and every point y: (2 (n1 + n2) + 4) n pairs in 2D, 4N + 4 rows against
-n columns on an N x N grid (the ranks of a communicator share the columns and gather the table). Calls
-whose points all lie in the table look their wall values up. Other calls find them themselves: a block of
-grid rows against a set of columns (a dense row block) tabulates its own wall points against those
-columns, kept while the columns stay the same; scattered pairs take each distinct (wall point, y) pair
+Cost. ``prepare(points)`` (the PC calls it once per dense or H-matrix set-up) tabulates K(w, y) for
+every wall point w that the points' coordinates reach and every point y: (2 (n1 + n2) + 4) n pairs in
+2D, 4N + 4 rows against n columns on an N x N grid (the ranks of a communicator share the columns and
+gather the table). Calls whose points all lie in the table look their wall values up (4 values per pair,
+about 4% of a network evaluation). Other calls find them themselves: a block of grid rows against a set
+of columns tabulates its own wall points against those columns, kept while the columns stay the same;
+scattered pairs (the sparse format's) take each distinct (wall point, y) pair
 they need, up to 8 per pair. react2d's H-matrix (ACA 1e-4) with the table: N = 64, 14.0 s of set-up
 against 10.0 s without the correction (75.7 s with per-call wall values); N = 128, 88.4 s (8.5M table
 pairs) against 77 s (401 s per call), 10 iterations against 20.
@@ -55,20 +56,67 @@ def _find(table, values):
     return index if np.array_equal(table[index], values) else None
 
 
-class WallTable:
-    """K(w, y) for the walls' points w at the coordinates ``values`` (one sorted array per axis) and
-    every y of ``keys`` (sorted ``_keys``): ``values`` (n_y, n_walls), rows in the order of ``keys``.
+class _Axis:
+    """The sorted distinct coordinates ``values`` of one axis, found by arithmetic on a uniform grid
+    (each hit checked for equality) and by binary search for the rest."""
 
-    Wall rows in 1D: the low end, the high end. In 2D: (low, v2), (high, v2), (v1, low), (v1, high) for
-    each v1, v2 of the coordinates, then the corners (low, low), (high, low), (low, high), (high, high).
+    def __init__(self, values):
+        self.values = values
+        self.first = values[0]
+        self.inverse_step = (len(values) - 1) / (values[-1] - values[0]) if len(values) > 1 else 0.0
+
+    def find(self, x):
+        """The index of each of ``x`` among the values, or None when one is not there."""
+        values = self.values
+        index = np.rint((x - self.first) * self.inverse_step).astype(np.int64)
+        np.clip(index, 0, len(values) - 1, out=index)
+        missed = values[index] != x
+        if missed.any():
+            found = _find(values, x[missed])
+            if found is None:
+                return None
+            index[missed] = found
+        return index
+
+
+class WallTable:
+    """Coons' interpolant of K(., y)'s wall values for each y of a set of points, from the table of the
+    wall points (``walls``, at the points' coordinates, one sorted array per axis) against those points.
+
+    Kept wall-major, in the form the interpolant needs: in 1D the rows K(low, y) and K(high, y) -
+    K(low, y); in 2D, for each v1, D = K((v1, low), y) and U - D (U on the high wall), and for each v2,
+    L' and R' - L', where L' and R' are the left and right walls' values less the linear interpolant of
+    their two corners along the wall. Then, with (s, t) the point scaled to [0, 1]^2,
+
+        I(x) = D[x1] + t (U - D)[x1] + L'[x2] + s (R' - L')[x2]
+
+    which is the transfinite interpolant: (1 - s) L' + s R' holds its bilinear corner term.
     """
 
     def __init__(self, low, high, coordinates, keys, values):
-        self.low, self.high, self.coordinates, self.keys, self.values = low, high, coordinates, keys, values
+        """``values`` (n_y, n_walls): K at the y of ``keys`` (sorted ``_keys``) against ``walls``."""
+        self.low, self.high, self.keys = low, high, keys
+        self.axes = [_Axis(v) for v in coordinates]
+        #: every combination of the coordinates is a point: y's row is found from its coordinates
+        self.tensor = len(keys) == np.prod([len(v) for v in coordinates])
+        walls = values.T
+        if len(coordinates) == 1:
+            self.rows = np.stack([walls[0], walls[1] - walls[0]])
+            return
+        v1, v2 = coordinates
+        n1, n2 = len(v1), len(v2)
+        left, right, down, up = walls[:n2], walls[n2:2 * n2], walls[2 * n2:2 * n2 + n1], walls[2 * n2 + n1:-4]
+        c = walls[-4:]
+        t = ((v2 - low[1]) / (high[1] - low[1]))[:, None]
+        left = left - ((1.0 - t) * c[0] + t * c[2])
+        right = right - ((1.0 - t) * c[1] + t * c[3])
+        self.rows = np.concatenate([down, up - down, left, right - left])
 
     @staticmethod
     def walls(low, high, coordinates):
-        """The wall points (p, d), in the table's row order."""
+        """The wall points (p, d) of the table's columns: in 1D the two ends; in 2D (low, v2), (high, v2),
+        (v1, low), (v1, high) for each v1, v2, then the corners (low, low), (high, low), (low, high),
+        (high, high)."""
         if len(coordinates) == 1:
             return np.array([[low[0]], [high[0]]])
         v1, v2 = coordinates
@@ -79,27 +127,36 @@ class WallTable:
                                np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]],
                                          [high[0], high[1]]])])
 
+    def _columns(self, y):
+        """Each y's column in the table, or None when one is not there."""
+        if not self.tensor:
+            return _find(self.keys, _keys(y))
+        found = [axis.find(y[:, k]) for k, axis in enumerate(self.axes)]
+        if any(f is None for f in found):
+            return None
+        return found[0] if len(found) == 1 else found[0] * len(self.axes[1].values) + found[1]
+
     def interpolant(self, x, y):
         """The interpolant of K(., y_i)'s wall values at x_i for each pair, or None when a point is not
         in the table."""
-        rows = _find(self.keys, _keys(y))
-        if rows is None:
+        columns = self._columns(y)
+        if columns is None:
             return None
-        s = (x - self.low) / (self.high - self.low)
-        table = self.values
+        n_y = self.rows.shape[1]
+        flat = self.rows.reshape(-1)
+        s = (x[:, 0] - self.low[0]) / (self.high[0] - self.low[0])
         if x.shape[1] == 1:
-            return (1.0 - s[:, 0]) * table[rows, 0] + s[:, 0] * table[rows, 1]
-        v1, v2 = self.coordinates
-        c1, c2 = _find(v1, x[:, 0]), _find(v2, x[:, 1])
+            return flat[columns] + s * flat[n_y + columns]
+        c1, c2 = self.axes[0].find(x[:, 0]), self.axes[1].find(x[:, 1])
         if c1 is None or c2 is None:
             return None
-        n1, n2 = len(v1), len(v2)
-        a, b = s[:, 0], s[:, 1]
-        edges = ((1.0 - a) * table[rows, c2] + a * table[rows, n2 + c2]
-                 + (1.0 - b) * table[rows, 2 * n2 + c1] + b * table[rows, 2 * n2 + n1 + c1])
-        corner = [table[rows, 2 * (n1 + n2) + k] for k in range(4)]
-        return edges - ((1.0 - a) * (1.0 - b) * corner[0] + a * (1.0 - b) * corner[1]
-                        + (1.0 - a) * b * corner[2] + a * b * corner[3])
+        n1, n2 = len(self.axes[0].values), len(self.axes[1].values)
+        t = (x[:, 1] - self.low[1]) / (self.high[1] - self.low[1])
+        at1, at2 = c1 * n_y + columns, (2 * n1 + c2) * n_y + columns
+        out = flat[at1] + t * flat[at1 + n1 * n_y]
+        out += flat[at2]
+        out += s * flat[at2 + n2 * n_y]
+        return out
 
 
 class WallCorrected(Wrapped):
@@ -137,7 +194,7 @@ class WallCorrected(Wrapped):
         digest = hashlib.sha256(points.tobytes()).digest()
         if digest == self._prepared:
             return None
-        self.table, self._prepared = None, None   # an old table must not outlive its points
+        self.discard()    # an old table must not outlive its points
         keys = np.unique(_keys(points))
         coordinates = [np.unique(points[:, axis]) for axis in range(self.dim)]
         walls = WallTable.walls(self.low, self.high, coordinates)
@@ -166,6 +223,10 @@ class WallCorrected(Wrapped):
             comm.Allgatherv(share["values"], [values, counts, np.cumsum([0] + counts[:-1]), MPI.DOUBLE])
         self.table = WallTable(self.low, self.high, share["coordinates"], share["keys"], values)
         self._prepared = share["digest"]
+
+    def discard(self):
+        """Forget the table (the calls find their wall values themselves)."""
+        self.table, self._prepared = None, None
 
     def _at(self, wall, coordinate, y_codes, y_points):
         """The inner kernel at (w, y) for each pair, w the wall point ``wall(values)`` built from the

@@ -151,17 +151,10 @@ class GreenPC:
                                               self.kernel.domain)
         if self.kernel.innermost().uses_spacing:
             self.kernel.innermost().spacing = layout.spacing
-        walls = _wall_corrected(self.kernel)
-        if walls is not None:
-            # every wall value the build will need, once, the columns shared between the ranks
-            EVENTS["WallTable"].begin()
-            try:
-                mpi = comm.tompi4py()
-                share = collective.run(comm, walls.share, points, mpi.Get_rank(), mpi.Get_size())
-                collective.run(comm, walls.install, share, mpi)
-            finally:
-                EVENTS["WallTable"].end()
+        if opts["format"] in ("dense", "hmatrix"):
+            self._tabulate_walls(comm, points)
         kind, reason, settings = collective.run(comm, self._choose, comm, layout)
+        self._tabulate_walls(comm, points, kind != "sparse")
         max_bytes = int(opts["memory_max"] * MIB)
         EVENTS["Assembly"].begin()
         try:
@@ -180,6 +173,25 @@ class GreenPC:
         self.k_diagonal = self.op.near.createVecLeft()
         self.op.get_diagonal(self.k_diagonal)
         self.fit_pairs = None
+
+    def _tabulate_walls(self, comm, points, needed=True):
+        """With -greenpc_wall_correction, every wall value that a dense or H-matrix build needs, once,
+        the columns shared between the ranks. Not for the sparse format: its pairs are near each other
+        and need a few wall points each, which the kernel finds by itself (the table, (4N + 4) n pairs
+        on an N x N grid, would cost more than the pattern's 29 n)."""
+        walls = _wall_corrected(self.kernel)
+        if walls is None:
+            return
+        if not needed:
+            walls.discard()    # a table from other points (another spacing) must not serve these
+            return
+        EVENTS["WallTable"].begin()
+        try:
+            mpi = comm.tompi4py()
+            share = collective.run(comm, walls.share, points, mpi.Get_rank(), mpi.Get_size())
+            collective.run(comm, walls.install, share, mpi)
+        finally:
+            EVENTS["WallTable"].end()
 
     def _assemble(self, kind, layout, comm, settings, max_bytes):
         if kind == "dense":
