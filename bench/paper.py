@@ -83,15 +83,15 @@ HMAT_2D = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "nystrom",
 # it against 12 dense, and 11.7 with ACA; react2d 22.3 against 13 dense and 13 with ACA
 HMAT_2D_ACA = {"greenpc_format": "hmatrix"}
 # the tolerance each kernel needs (N = 128): react2d without the wall correction 1e-4 (1e-3: 20.7
-# iterations against 20.0, 1e-2: 145), with it 3e-4 (10 iterations as 1e-4; 1e-3: 12); conv2d's
+# iterations against 20.0, 1e-2: 145), with it 1e-3 (12 iterations in 57 s of set-up; 3e-4: 10 in 73 s,
+# and 11 at N = 256 in 527 s; 1e-4: 10 in 88 s), which keeps `make paper` under its half hour; conv2d's
 # error is not low-rank, so 1e-4 compresses it 1.9x and needs 9.3 GB at N = 256, while 1e-2 keeps the
 # dense count (12.0) at 4.66x
-ACA_TOL = {"conv2d": "1e-2", "react2d": "3e-4"}
+ACA_TOL = {"conv2d": "1e-2", "react2d": "1e-3"}
 # models whose greenpc runs subtract the interpolant of the kernel's wall values (-greenpc_wall_correction).
 # react2d's Dirichlet condition is learned only approximately (its values on the walls are 9-14% of the
 # largest), an error relative to the discrete inverse near a wall that grows as 1/h: ACA at N = 128 took
-# 20 iterations, 10 with the correction (and 10 at 3e-4, in 73 s of set-up against 77 s at 1e-4 without
-# it); at N = 256 27.3 without. It makes conv2d worse (ACA 1e-2 at N = 128: 12 -> 21) and rotlap2d
+# 20 iterations, 10 with the correction; at N = 256 27.3 without, 11 with it (ACA 3e-4). It makes conv2d worse (ACA 1e-2 at N = 128: 12 -> 21) and rotlap2d
 # at some angles (N = 96: theta = 0 20 -> 10.3, pi/4 20 -> 37), which meet the bounds without it.
 # Only dense and hmatrix-aca use it: the rule's H-matrix (random Nystrom at its fixed ranks) took
 # 62.3 / 59.7 / 207 iterations with it at N = 48 / 64 / 96, against 12 / 13 / 17 without
@@ -437,7 +437,8 @@ DIFFERENCES = (
     "react2d 28.3 on 2026-11-30). Beside it at every N, greenpc's ACA (hmatrix-aca) to the tolerance "
     "each kernel needs: 1e-4, the default, for rotlap2d; 1e-2 for conv2d, whose error is not "
     "low-rank (at N = 128, 1e-4 compresses it 1.9x, and at N = 256 it would need 9.3 GB; 1e-2 keeps the "
-    "dense count); 3e-4 for react2d, with the wall correction. react2d's dense and hmatrix-aca runs subtract from each "
+    "dense count); 1e-3 for react2d, with the wall correction (3e-4 took 10 / 11 iterations at "
+    "N = 128 / 256 in 73 s / 527 s of set-up, against 12 in 57 s at N = 128 with 1e-3). react2d's dense and hmatrix-aca runs subtract from each "
     "column the interpolant of its values on the box's walls (`-greenpc_wall_correction`): its network "
     "meets the Dirichlet condition only through a loss term, and the offset on the walls (9-14% of the "
     "kernel's largest value) is an error relative to the discrete inverse near a wall that grows as 1/h. "
@@ -521,8 +522,9 @@ def parts(opts, figures):
                         heavy.add(name)
         return out
 
-    # figure 14's angles shared out (each angle is a new kernel and set-up)
-    share = max(1, min(opts["jobs"], opts["thetas"]))
+    # figure 14's angles shared out in twice as many parts as jobs (each angle is a new kernel and set-up;
+    # smaller parts fill the slots more evenly at the end)
+    share = max(1, min(2 * opts["jobs"], opts["thetas"]))
     theta = {f"14-{i}of{share}": command + ["-paper_figures", "14", "-paper_theta_share", f"{i}/{share}"]
              for i in range(share)} if "14" in figures else {}
     single = {f: command + ["-paper_figures", f] for f in ("11", "slices") if f in figures}

@@ -17,6 +17,8 @@ A greenpc format whose estimated kernel time exceeds ``-solve_budget`` seconds i
 estimate (``candidates.affordable``); with ``-solve_skip_failed`` (default) a preconditioner that did
 not converge at a smaller N is not run at the larger ones (it is recorded as skipped, reason given).
 Problems without a shipped model use a closed-form stand-in kernel, labelled in every output.
+With ``-solve_smoothing 2`` each greenpc format is solved again after two SOR sweeps per kernel
+product on the same set-up (``greenpc-sparse+sor2``; its time is the shared set-up plus its own solves).
 """
 import os
 import sys
@@ -30,7 +32,8 @@ import candidates  # noqa: E402
 import machine  # noqa: E402
 import records  # noqa: E402
 from greenpc import problems  # noqa: E402
-from greenpc.driver import peer_options, pushed_options, solve_with  # noqa: E402
+from greenpc.driver import (check_sweeps, peer_options, pushed_options, solve_with,  # noqa: E402
+                            sweep_counts, with_variants)
 from greenpc.options import Option, non_negative, positive, read  # noqa: E402
 from greenpc.problems import dmda  # noqa: E402
 
@@ -39,6 +42,9 @@ SPECS = (
     Option("sizes", str, "128,256,512", "N: interior points per direction"),
     Option("peers", str, "none,jacobi,sor,ilu,gamg,amg,lu", "preconditioners beside greenpc"),
     Option("formats", str, "dense,sparse,hmatrix", "greenpc formats"),
+    Option("smoothing", str, "", "SOR sweep counts: each greenpc format is solved again with that many "
+           "symmetric SOR sweeps after each kernel product, on the same set-up (greenpc-FORMAT+sorN, "
+           "-greenpc_smooth_its; e.g. 2)", check=check_sweeps),
     Option("nrhs", int, 3, "right-hand sides per solve", check=positive),
     Option("budget", float, 60.0, "skip a greenpc format whose estimated kernel time per set-up is "
            "above this many seconds", check=non_negative),
@@ -69,6 +75,11 @@ def warm_up(comm, peers, choice):
             solve_with(A, da, grid, [0], "warm-up", comm)
     A.destroy()
     da.destroy()
+
+
+def variant_labels(label, smoothing):
+    """The labels of a greenpc run's smoothing variants (driver.solve_with)."""
+    return [f"{label}+sor{its}" for its in smoothing] if label.startswith("greenpc-") else []
 
 
 def ratios(row, peers, formats):
@@ -126,6 +137,7 @@ def main():
     comm = PETSc.COMM_WORLD
     size = comm.getSize()
     peers, formats = records.names(opts["peers"]), records.names(opts["formats"])
+    smoothing = sweep_counts(opts["smoothing"])
     for fmt in formats:
         if fmt not in candidates.FORMATS:
             raise ValueError(f"-solve_formats: unknown format {fmt!r}; choose from "
@@ -164,18 +176,23 @@ def main():
                 if options is None:
                     row[label] = {"skipped": f"estimated kernel time {estimate['estimated_kernel_s']:.0f}"
                                              f" s > budget {opts['budget']:g} s", **estimate}
-                elif opts["skip_failed"] and label in failed:
+                elif opts["skip_failed"] and {label, *variant_labels(label, smoothing)} <= failed:
                     row[label] = {"skipped": "did not converge at a smaller N"}
                 else:
+                    sweeps = smoothing if label.startswith("greenpc-") else ()
                     with pushed_options(options):
-                        row[label] = {**trimmed(solve_with(A, da, grid, seeds, label, comm)),
-                                      **(estimate or {})}
-                    if not row[label]["converged"]:
-                        failed.add(label)
+                        solved = solve_with(A, da, grid, seeds, label, comm, smoothing=sweeps)
+                    for name, result in with_variants({label: solved}).items():
+                        row[name] = {**trimmed(result), **(estimate or {})}
+                        if not row[name]["converged"]:
+                            failed.add(name)
+                        records.log(line(problem, N, name, row[name]))
+                    continue
                 records.log(line(problem, N, label, row[label]))
+            variants = [label[len("greenpc-"):] for label in row if label.startswith("greenpc-")]
             runs[str(N)] = {"unknowns": grid.size, "results": row,
-                            "ratios": ratios(row, peers, formats)}
-            for fmt in formats:
+                            "ratios": ratios(row, peers, variants)}
+            for fmt in variants:
                 r = runs[str(N)]["ratios"][fmt]
                 if r and r["to_best"]:
                     records.log(f"  {problem} N={N} greenpc-{fmt} / best peer "

@@ -126,13 +126,16 @@ def check_shared_table(comm):
     whole.prepare(points)
     shared = WallCorrected(exact)
     shared.install(shared.share(points, comm.Get_rank(), comm.Get_size()), comm)
-    assert np.array_equal(shared.table.values, whole.table.values)
+    assert np.array_equal(shared.table.rows, whole.table.rows)
     assert shared.wall_evaluations < 0.6 * whole.wall_evaluations
     from pc_helpers import solve
     result = solve("react2d", 24, {"greenpc_weights": "react2d", "greenpc_format": "hmatrix",
                                    "greenpc_wall_correction": "1"})
     assert result["converged"]
-    print(f"rank {comm.Get_rank()}: table shared, iterations {result['mean']}", flush=True)
+    means = comm.allgather(result["mean"])
+    assert means == [means[0]] * len(means)
+    if comm.Get_rank() == 0:     # one rank prints: mpiexec may interleave two ranks' lines
+        print(f"{len(means)} ranks: table shared, iterations {means[0]}", flush=True)
 
 
 def test_ranks_share_the_table_and_solve_as_one_rank_does():
@@ -146,7 +149,7 @@ def test_ranks_share_the_table_and_solve_as_one_rank_does():
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     counts = [float(line.rsplit(" ", 1)[1]) for line in done.stdout.splitlines() if "table shared" in line]
-    assert len(counts) == 2 and counts[0] == counts[1]
+    assert done.stdout.count("2 ranks: table shared") == 1 and len(counts) == 1
     assert abs(counts[0] - one["mean"]) <= 1     # float32 sums in another order may move one
     assert one["details"]["wall_evaluations"] > 0
 
