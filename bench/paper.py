@@ -83,11 +83,13 @@ HMAT_2D = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "nystrom",
 # it against 12 dense, and 11.7 with ACA; react2d 22.3 against 13 dense and 13 with ACA
 HMAT_2D_ACA = {"greenpc_format": "hmatrix"}
 # the tolerance each kernel needs (N = 128): react2d without the wall correction 1e-4 (1e-3: 20.7
-# iterations against 20.0, 1e-2: 145), with it 1e-3 (12 iterations in 57 s of set-up; 3e-4: 10 in 73 s,
-# and 11 at N = 256 in 527 s; 1e-4: 10 in 88 s), which keeps `make paper` under its half hour; conv2d's
+# iterations against 20.0, 1e-2: 145), with it 1e-3 (12 iterations in 57 s of set-up; 3e-4: 10 in 73 s;
+# 1e-4: 10 in 88 s), which keeps `make paper` under its half hour; conv2d's
 # error is not low-rank, so 1e-4 compresses it 1.9x and needs 9.3 GB at N = 256, while 1e-2 keeps the
 # dense count (12.0) at 4.66x
 ACA_TOL = {"conv2d": "1e-2", "react2d": "1e-3"}
+# and above N = 128 (react2d with the wall correction at N = 256: 1e-3 took 43.3 iterations, 3e-4 11)
+ACA_TOL_LARGE = {"react2d": "3e-4"}
 # models whose greenpc runs subtract the interpolant of the kernel's wall values (-greenpc_wall_correction).
 # react2d's Dirichlet condition is learned only approximately (its values on the walls are 9-14% of the
 # largest), an error relative to the discrete inverse near a wall that grows as 1/h: ACA at N = 128 took
@@ -152,8 +154,8 @@ def configurations(problem, N, dim, peers, dense_max, params="", opts_labels="",
     if dim == 1:
         out["hmatrix-r3"] = {**base, **HMAT_1D_RANK3}
     else:
-        out["hmatrix-aca"] = {**base, **walls, **HMAT_2D_ACA,
-                              **({"greenpc_hmat_tol": ACA_TOL[problem]} if problem in ACA_TOL else {})}
+        tol = (ACA_TOL_LARGE if N > 128 else {}).get(problem, ACA_TOL.get(problem))
+        out["hmatrix-aca"] = {**base, **walls, **HMAT_2D_ACA, **({"greenpc_hmat_tol": tol} if tol else {})}
     labels = [label for label in opts_labels.split(",") if label]
     return {k: v for k, v in out.items() if k in labels} if labels else out
 
@@ -437,8 +439,8 @@ DIFFERENCES = (
     "react2d 28.3 on 2026-11-30). Beside it at every N, greenpc's ACA (hmatrix-aca) to the tolerance "
     "each kernel needs: 1e-4, the default, for rotlap2d; 1e-2 for conv2d, whose error is not "
     "low-rank (at N = 128, 1e-4 compresses it 1.9x, and at N = 256 it would need 9.3 GB; 1e-2 keeps the "
-    "dense count); 1e-3 for react2d, with the wall correction (3e-4 took 10 / 11 iterations at "
-    "N = 128 / 256 in 73 s / 527 s of set-up, against 12 in 57 s at N = 128 with 1e-3). react2d's dense and hmatrix-aca runs subtract from each "
+    "dense count); for react2d, with the wall correction, 1e-3 up to N = 128 (12 iterations at N = 128 in "
+    "57 s of set-up; 3e-4: 10 in 73 s) and 3e-4 at N = 256 (11 iterations in 527 s; 1e-3: 43.3 in 451 s). react2d's dense and hmatrix-aca runs subtract from each "
     "column the interpolant of its values on the box's walls (`-greenpc_wall_correction`): its network "
     "meets the Dirichlet condition only through a loss term, and the offset on the walls (9-14% of the "
     "kernel's largest value) is an error relative to the discrete inverse near a wall that grows as 1/h. "

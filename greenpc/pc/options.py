@@ -79,7 +79,8 @@ SPECS = (
            check=positive),
     Option("symmetric", bool, False, "build from (G(x,y) + G(y,x)) / 2 (for CG)"),
     Option("wall_correction", bool, False, "subtract from G(., y) the interpolant of its values on the "
-           "walls of the box (1D, 2D), so that it meets the Dirichlet condition exactly"),
+           "walls of the box (1D, 2D), so that it meets the Dirichlet condition exactly (helps react2d, "
+           "hurts conv2d: measure)"),
     Option("diagonal_fit", bool, True, "choose each diagonal entry so that (s A M)_jj = 1"),
     Option("scale", float, 0.0, "fixed scale s of M (0: least-squares fit at set-up)",
            check=non_negative),
