@@ -126,8 +126,8 @@ BENCH_SIZES ?= 128,256
 BENCH_SETUP_SIZES ?= 4096,16384,65536,262144
 BENCH_BUDGET ?= 60
 bench: $(STAMP)
-	$(PY) bench/solve.py -solve_sizes $(BENCH_SIZES) -solve_budget $(BENCH_BUDGET)
-	$(MPIEXEC) -n 2 $(PY) bench/solve.py -solve_sizes $(BENCH_SIZES) -solve_budget $(BENCH_BUDGET)
+	$(PY) bench/solve.py -solve_sizes $(BENCH_SIZES) -solve_budget $(BENCH_BUDGET) -solve_smoothing 2
+	$(MPIEXEC) -n 2 $(PY) bench/solve.py -solve_sizes $(BENCH_SIZES) -solve_budget $(BENCH_BUDGET) -solve_smoothing 2
 	$(PY) bench/setup_cost.py -setup_sizes $(BENCH_SETUP_SIZES) -setup_budget $(BENCH_BUDGET)
 	$(PY) bench/apply.py
 	$(MPIEXEC) -n 2 $(PY) bench/apply.py
