@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
 
 from greenpc import models, problems  # noqa: E402
-from greenpc.driver import check_sweeps, compare, pushed_options, solve_with, sweep_counts  # noqa: E402
+from greenpc.driver import (check_sweeps, compare, pushed_options, solve_with, sweep_counts,  # noqa: E402
+                            variant_label)
 from greenpc.options import Option, read  # noqa: E402
 from greenpc.problems import dmda  # noqa: E402
 
@@ -156,7 +157,7 @@ def run_case(profile, N, k2, opts, comm):
 def labels_of(opts):
     """Table and plot columns: the peers, greenpc, and greenpc with each number of sweeps."""
     return ([p for p in opts["peers"].split(",") if p] + list(GREENPC_LABELS)
-            + [f"greenpc+sor{n}" for n in sweep_counts(opts["smoothing"])])
+            + [variant_label("greenpc", n) for n in sweep_counts(opts["smoothing"])])
 
 
 def cell(result):

@@ -33,7 +33,7 @@ import machine  # noqa: E402
 import records  # noqa: E402
 from greenpc import problems  # noqa: E402
 from greenpc.driver import (check_sweeps, peer_options, pushed_options, solve_with,  # noqa: E402
-                            sweep_counts, with_variants)
+                            sweep_counts, variant_label, with_variants)
 from greenpc.options import Option, non_negative, positive, read  # noqa: E402
 from greenpc.problems import dmda  # noqa: E402
 
@@ -75,11 +75,6 @@ def warm_up(comm, peers, choice):
             solve_with(A, da, grid, [0], "warm-up", comm)
     A.destroy()
     da.destroy()
-
-
-def variant_labels(label, smoothing):
-    """The labels of a greenpc run's smoothing variants (driver.solve_with)."""
-    return [f"{label}+sor{its}" for its in smoothing] if label.startswith("greenpc-") else []
 
 
 def ratios(row, peers, formats):
@@ -173,22 +168,22 @@ def main():
                 candidates_here.append((f"greenpc-{fmt}", choice.pc_options(fmt) if ok else None,
                                         estimate))
             for label, options, estimate in candidates_here:
+                sweeps = smoothing if label.startswith("greenpc-") else []
+                labels = [label] + [variant_label(label, its) for its in sweeps]
                 if options is None:
                     row[label] = {"skipped": f"estimated kernel time {estimate['estimated_kernel_s']:.0f}"
                                              f" s > budget {opts['budget']:g} s", **estimate}
-                elif opts["skip_failed"] and {label, *variant_labels(label, smoothing)} <= failed:
+                elif opts["skip_failed"] and set(labels) <= failed:
                     row[label] = {"skipped": "did not converge at a smaller N"}
                 else:
-                    sweeps = smoothing if label.startswith("greenpc-") else ()
                     with pushed_options(options):
                         solved = solve_with(A, da, grid, seeds, label, comm, smoothing=sweeps)
                     for name, result in with_variants({label: solved}).items():
                         row[name] = {**trimmed(result), **(estimate or {})}
                         if not row[name]["converged"]:
                             failed.add(name)
-                        records.log(line(problem, N, name, row[name]))
-                    continue
-                records.log(line(problem, N, label, row[label]))
+                for name in (n for n in labels if n in row):
+                    records.log(line(problem, N, name, row[name]))
             variants = [label[len("greenpc-"):] for label in row if label.startswith("greenpc-")]
             runs[str(N)] = {"unknowns": grid.size, "results": row,
                             "ratios": ratios(row, peers, variants)}

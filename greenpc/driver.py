@@ -108,6 +108,11 @@ def uses_shifted_operator(label):
     return label == "gamg-shifted"
 
 
+def variant_label(label, its):
+    """The label of ``label``'s solves with ``its`` SOR sweeps after each kernel product."""
+    return f"{label}+sor{its}"
+
+
 def solve_with(A, da, grid, rhs_seeds, label, comm, P=None, smoothing=()):
     """Set up a fresh KSP from the options database and solve for each right-hand side; ``P`` (default
     A) is the matrix the preconditioner is built from.
@@ -133,7 +138,7 @@ def solve_with(A, da, grid, rhs_seeds, label, comm, P=None, smoothing=()):
         result["variants"] = {}
         for its in smoothing:
             context.set_smoothing(pc, its)
-            name = f"{label}+sor{its}"
+            name = variant_label(label, its)
             result["variants"][name] = _solves(ksp, A, da, grid, rhs_seeds, name, setup, context)
     ksp.destroy()
     return result

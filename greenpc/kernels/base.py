@@ -122,6 +122,15 @@ class Wrapped(Kernel):
             kernel = kernel.inner
         return kernel
 
+    def layer(self, kind):
+        """The first kernel of type ``kind`` down this chain (this one included), or None."""
+        kernel = self
+        while not isinstance(kernel, kind):
+            if not isinstance(kernel, Wrapped):
+                return None
+            kernel = kernel.inner
+        return kernel
+
     def _evaluate(self, x, y):
         return self.inner._evaluate(x, y)
 

@@ -151,10 +151,13 @@ class GreenPC:
                                               self.kernel.domain)
         if self.kernel.innermost().uses_spacing:
             self.kernel.innermost().spacing = layout.spacing
-        if opts["format"] in ("dense", "hmatrix"):
-            self._tabulate_walls(comm, points)
+        # the wall table before the choice when the format is given (its memory plan evaluates the
+        # kernel), after it when auto chooses
+        if opts["format"] != "auto":
+            self._tabulate_walls(comm, points, opts["format"] != "sparse")
         kind, reason, settings = collective.run(comm, self._choose, comm, layout)
-        self._tabulate_walls(comm, points, kind != "sparse")
+        if opts["format"] == "auto":
+            self._tabulate_walls(comm, points, kind != "sparse")
         max_bytes = int(opts["memory_max"] * MIB)
         EVENTS["Assembly"].begin()
         try:
@@ -174,12 +177,12 @@ class GreenPC:
         self.op.get_diagonal(self.k_diagonal)
         self.fit_pairs = None
 
-    def _tabulate_walls(self, comm, points, needed=True):
+    def _tabulate_walls(self, comm, points, needed):
         """With -greenpc_wall_correction, every wall value that a dense or H-matrix build needs, once,
         the columns shared between the ranks. Not for the sparse format: its pairs are near each other
         and need a few wall points each, which the kernel finds by itself (the table, (4N + 4) n pairs
         on an N x N grid, would cost more than the pattern's 29 n)."""
-        walls = _wall_corrected(self.kernel)
+        walls = self.kernel.layer(WallCorrected)
         if walls is None:
             return
         if not needed:
@@ -319,7 +322,7 @@ class GreenPC:
                    scale=self.fit.scale, diagonal_fit=self.fit.diagonal_fit,
                    preconditioned_residual=self.fit.quality)
         out.update({k: v for k, v in self.op.info.items() if k != "hmatrix"})
-        walls = _wall_corrected(self.kernel)
+        walls = self.kernel.layer(WallCorrected)
         if walls is not None:
             out["wall_evaluations"] = walls.wall_evaluations
         if self.model is not None:
@@ -391,15 +394,6 @@ class GreenPC:
 
     def destroy(self, pc):
         self.reset(pc)
-
-
-def _wall_corrected(kernel):
-    """The WallCorrected layer of a kernel chain, or None."""
-    while isinstance(kernel, Wrapped):
-        if isinstance(kernel, WallCorrected):
-            return kernel
-        kernel = kernel.inner
-    return None
 
 
 def check_operator(amat, pmat):
