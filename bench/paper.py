@@ -81,7 +81,12 @@ HMAT_2D = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "nystrom",
 # greenpc's H-matrix beside it: ACA to a relative tolerance (ranks by tolerance, at most 64). The rule's
 # rank 10 for N <= 64 is too low for the learned 2D kernels: at N = 64 conv2d took 152 iterations with
 # it against 12 dense, and 11.7 with ACA; react2d 22.3 against 13 dense and 13 with ACA
-HMAT_2D_ACA = {"greenpc_format": "hmatrix"}
+# Its admissibility is eta 1.5 (the paper's 0.7 keeps the second ring of neighbouring leaves dense): on a
+# grid's quadtree only touching leaves stay dense. Measured at N = 128 (ACA 1e-2 / 1e-3, wall correction
+# for react2d), kernel evaluations (iterations): conv2d 74.6M (12) -> 48.6M (12), react2d 38.0M (12) ->
+# 20.1M (11); at N = 256 conv2d 368M (17) -> 219M (17, set-up 616 s -> 402 s), react2d (3e-4) 246M (11)
+# -> 136M (11.7). eta 2 and 3 give the same partition
+HMAT_2D_ACA = {"greenpc_format": "hmatrix", "greenpc_hmat_eta": "1.5"}
 # the tolerance each kernel needs (N = 128): react2d without the wall correction 1e-4 (1e-3: 20.7
 # iterations against 20.0, 1e-2: 145), with it 1e-3 (12 iterations in 57 s of set-up; 3e-4: 10 in 73 s;
 # 1e-4: 10 in 88 s), which keeps `make paper` under its half hour; conv2d's
@@ -436,11 +441,15 @@ DIFFERENCES = (
     "rank rule (random Nystrom, base rank 10 / 20; hmatrix) up to N = 96 (-paper_rule_max): at N = 128 its "
     "set-up evaluates 130M kernel entries and at N = 256 935M, 30 minutes on one core and 12 GB, more "
     "than `make paper`'s half hour allows (at N = 256 on 2026-12-01: conv2d 25 iterations, 1821 s; "
-    "react2d 28.3 on 2026-11-30). Beside it at every N, greenpc's ACA (hmatrix-aca) to the tolerance "
+    "react2d 28.3 on 2026-11-30). Beside it at every N, greenpc's ACA (hmatrix-aca) with admissibility "
+    "eta 1.5 instead of the paper's 0.7, so that only touching leaves stay dense (at N = 256 conv2d's "
+    "set-up evaluated 219M kernel entries instead of 368M, 402 s against 616 s, at the same 17 "
+    "iterations; react2d 136M instead of 246M; `make paper` took 24 min instead of 30), to the tolerance "
     "each kernel needs: 1e-4, the default, for rotlap2d; 1e-2 for conv2d, whose error is not "
     "low-rank (at N = 128, 1e-4 compresses it 1.9x, and at N = 256 it would need 9.3 GB; 1e-2 keeps the "
-    "dense count); for react2d, with the wall correction, 1e-3 up to N = 128 (12 iterations at N = 128 in "
-    "57 s of set-up; 3e-4: 10 in 73 s) and 3e-4 at N = 256 (11 iterations in 527 s; 1e-3: 43.3 in 451 s). react2d's dense and hmatrix-aca runs subtract from each "
+    "dense count); for react2d, with the wall correction, 1e-3 up to N = 128 and 3e-4 at N = 256 "
+    "(measured at eta 0.7: 12 iterations at N = 128 in 57 s of set-up, 3e-4 10 in 73 s; at N = 256 "
+    "3e-4 11 iterations, 1e-3 43.3). react2d's dense and hmatrix-aca runs subtract from each "
     "column the interpolant of its values on the box's walls (`-greenpc_wall_correction`): its network "
     "meets the Dirichlet condition only through a loss term, and the offset on the walls (9-14% of the "
     "kernel's largest value) is an error relative to the discrete inverse near a wall that grows as 1/h. "
