@@ -156,6 +156,8 @@ class GreenPC:
         if opts["format"] != "auto":
             self._tabulate_walls(comm, points, opts["format"] != "sparse")
         kind, reason, settings = collective.run(comm, self._choose, comm, layout)
+        if kind != "sparse":
+            settings.pop("pattern", None)
         if opts["format"] == "auto":
             self._tabulate_walls(comm, points, kind != "sparse")
         max_bytes = int(opts["memory_max"] * MIB)
@@ -201,7 +203,7 @@ class GreenPC:
             return formats.build_dense(self.kernel, layout, comm)
         if kind == "sparse":
             return formats.build_sparse(self.kernel, layout, comm, settings["radius"],
-                                        self.opts["sparse_nnz"])
+                                        self.opts["sparse_nnz"], settings.get("pattern"))
         return formats.build_hmatrix(self.kernel, layout, comm, settings, max_bytes)
 
     def _choose(self, comm, layout):
@@ -217,7 +219,9 @@ class GreenPC:
             if kind == "dense":
                 return formats.dense_bytes(layout)
             if kind == "sparse":
-                return formats.sparse_bytes(layout, radius)
+                # kept for the build, which drops it when another format is chosen
+                settings["pattern"] = formats.sparse_pattern(layout, radius)
+                return formats.sparse_bytes(settings["pattern"])
             settings["exact_split"] = opts["hmat_exact_split"]
             rank = formats.exact_rank(self.kernel, settings["exact_split"], layout.dim)
             settings["hmatrix"] = formats.hmatrix_settings(layout, opts, rank)
