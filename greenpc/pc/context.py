@@ -207,7 +207,8 @@ class GreenPC:
         return formats.build_hmatrix(self.kernel, layout, comm, settings, max_bytes)
 
     def _choose(self, comm, layout):
-        """(format, why, settings) - the same on every rank, decided from collective data."""
+        """(format, why, settings): the format the same on every rank, decided from collective data;
+        settings may hold this rank's sparse pattern (the build's, found for the memory check)."""
         opts = self.opts
         mpi = comm.tompi4py()
         limit = opts["memory_max"] * MIB
