@@ -132,7 +132,10 @@ def test_a_fault_at_every_kernel_evaluation_is_reported(options):
         assert "is not finite at x=" in text and "pairs)" in text, text
         attempts += 1
         assert attempts < 200
-    assert attempts == kernel.calls >= 2  # the format's evaluations and the fit's
+    # the format's evaluations and the fit's; the sparse format's fit finds its values among the
+    # format's own on one rank, so that set-up evaluates once
+    least = 1 if options["greenpc_format"] == "sparse" else 2
+    assert attempts == kernel.calls >= least
     b = ksp.getOperators()[0].createVecLeft()
     b.set(1.0)
     x = b.duplicate()

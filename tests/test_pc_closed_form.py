@@ -64,3 +64,39 @@ def test_auto_format_picks_dense_when_small_and_sparse_or_hmatrix_beyond():
     # the 1D shifted Laplacian's Green's function does not decay: eq. 42 must reject sparse
     assert forced["details"]["format"] == "hmatrix", forced["details"]["reason"]
     assert forced["details"]["decay_ratio"] > 1e-2
+
+
+def test_the_fit_looks_up_the_sparse_formats_values_and_evaluates_only_other_ranks_rows():
+    """The diagonal fit needs G(x_k, x_j) at the Pmat's stencil pairs, which the sparse build has
+    evaluated when x_k is one of its rows: looked up, they equal a fresh evaluation exactly; only the
+    pairs whose k belongs to another rank are evaluated (here a rank owning rows 300:700 of 32 x 32)."""
+    import scipy.sparse as sp
+
+    from greenpc.kernels import closed_form
+    from greenpc.pc import formats, scaling
+    from greenpc.pc.layout import make_layout
+
+    n_side = 32
+    h = 1.0 / (n_side + 1)
+    axis = np.arange(1, n_side + 1) * h
+    points = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    kernel = closed_form("poisson2d")
+    kernel.spacing = h
+    start, end = 300, 700
+    layout = make_layout(points, start, end, kernel.domain)
+    one = sp.identity(n_side)
+    line = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n_side, n_side))
+    stencil = (sp.kron(line, one) + sp.kron(one, line)).tocsr()[start:end]
+    csr = (stencil.indptr, stencil.indices, stencil.data)
+
+    *_, known = formats._sparse_entries(kernel, layout, 1.5 * h, 0)
+    fresh = scaling.off_diagonal_pairs(kernel, layout, csr)
+    before = kernel.evaluations
+    reused = scaling.off_diagonal_pairs(kernel, layout, csr, known)
+    assert np.array_equal(reused["g"], fresh["g"])
+    rows = np.repeat(np.arange(start, end), np.diff(stencil.indptr))
+    others = (stencil.indices != rows) & ((stencil.indices < start) | (stencil.indices >= end))
+    # the rows above and below, and one neighbour along the row at each end of the cut
+    assert kernel.evaluations - before == int(others.sum()) == 2 * (n_side + 1)
+    values, found = known.lookup(np.array([start, start, end]), np.array([start + 1, end + 40, start]))
+    assert found.tolist() == [True, False, False] and values[1:].tolist() == [0.0, 0.0]

@@ -132,7 +132,8 @@ class GreenPC:
         EVENTS["Fit"].begin()
         try:
             self.fit_pairs = collective.run(comm, fit_inputs, pmat, self.kernel, self.layout, opts,
-                                            self.fit_pairs)
+                                            self.fit_pairs, self.op.known)
+            self.op.known = None    # a re-fit reuses fit_pairs
             self.fit, self.fit_pairs = collective.run(comm, scaling.fit, self.op, amat, pmat, self.kernel,
                                               self.layout, opts, self.fit_pairs)
         finally:
@@ -412,7 +413,7 @@ def check_operator(amat, pmat):
                          "same size".format(*amat.getSize(), *pmat.getSize()))
 
 
-def fit_inputs(pmat, kernel, layout, opts, pairs):
+def fit_inputs(pmat, kernel, layout, opts, pairs, known=None):
     """The rank-local part of ``scaling.fit``: its diagonal checks and the kernel values at the Pmat's
     off-diagonal pattern, agreed on before the fit's collective products (a failure here on one rank
     must not leave the others in a MatMult)."""
@@ -429,7 +430,7 @@ def fit_inputs(pmat, kernel, layout, opts, pairs):
         raise ValueError("the Pmat has a zero diagonal entry on an interior row: the diagonal fit "
                          "needs A_jj != 0 (use -greenpc_diagonal_fit 0)")
     return pairs if scaling.same_pattern(pairs, rows) else \
-        scaling.off_diagonal_pairs(kernel, layout, rows)
+        scaling.off_diagonal_pairs(kernel, layout, rows, known)
 
 
 def mib(nbytes):

@@ -33,17 +33,26 @@ def local_rows(pmat):
     return np.asarray(indptr), np.asarray(indices), np.asarray(values)
 
 
-def off_diagonal_pairs(kernel, layout, rows_csr):
+def off_diagonal_pairs(kernel, layout, rows_csr, known=None):
     """Kernel values K_kj = G(x_k, x_j) w_j at the Pmat's off-diagonal interior entries (k, j).
 
     Depends only on the pattern and the geometry, so a re-fit against new matrix values reuses it.
+    ``known`` (``formats.KnownValues``): values the build evaluated already, looked up instead of
+    evaluated again (those at rows k of other ranks are evaluated).
     """
     indptr, indices, _ = rows_csr
     row = np.repeat(np.arange(layout.n_local), np.diff(indptr))
     j_global = row + layout.start
     keep = (indices != j_global) & layout.interior[indices] & layout.local_interior[row]
     k, j = indices[keep], j_global[keep]
-    g = kernel(layout.points[k], layout.points[j]) * layout.weights[j]
+    if known is None:
+        g = kernel(layout.points[k], layout.points[j])
+    else:
+        g, found = known.lookup(k, j)
+        missing = ~found
+        if missing.any():
+            g[missing] = kernel(layout.points[k[missing]], layout.points[j[missing]])
+    g = g * layout.weights[j]
     return {"indptr": indptr.copy(), "indices": indices.copy(), "keep": keep, "row": row[keep], "g": g}
 
 
