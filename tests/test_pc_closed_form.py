@@ -100,3 +100,7 @@ def test_the_fit_looks_up_the_sparse_formats_values_and_evaluates_only_other_ran
     assert kernel.evaluations - before == int(others.sum()) == 2 * (n_side + 1)
     values, found = known.lookup(np.array([start, start, end]), np.array([start + 1, end + 40, start]))
     assert found.tolist() == [True, False, False] and values[1:].tolist() == [0.0, 0.0]
+    # a rank without interior rows has an empty pattern: nothing is found, everything is evaluated
+    empty = formats.KnownValues(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), len(points))
+    values, found = empty.lookup(np.array([0, 5]), np.array([1, 6]))
+    assert not found.any() and not values.any()

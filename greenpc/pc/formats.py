@@ -146,15 +146,18 @@ class KnownValues:
 
     def __init__(self, rows, cols, values, n):
         keys = rows.astype(np.int64) * n + cols
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys, kind="stable")    # (timsort: the rows come in order already)
         self.keys, self.values, self.n = keys[order], values[order], n
 
     def lookup(self, rows, cols):
         """(values, found) at the pairs (rows_i, cols_i), global indices; values are 0 where not found."""
         keys = rows.astype(np.int64) * self.n + cols
-        at = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
-        found = self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
-        return np.where(found, self.values[at] if len(self.keys) else 0.0, 0.0), found
+        at = np.searchsorted(self.keys, keys)
+        found = at < len(self.keys)
+        found[found] = self.keys[at[found]] == keys[found]
+        values = np.zeros(len(keys))
+        values[found] = self.values[at[found]]
+        return values, found
 
 
 def sparse_bytes(pattern):
