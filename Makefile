@@ -133,6 +133,8 @@ bench: $(STAMP)
 	$(MPIEXEC) -n 2 $(PY) bench/apply.py
 	$(PY) bench/kernel_flops.py
 	$(PY) bench/training.py -training_epochs 1
+	$(PY) bench/two_level.py -two_level_sizes 128,256
+	$(MPIEXEC) -n 2 $(PY) bench/two_level.py -two_level_sizes 128,256
 	$(PY) bench/report.py
 	$(PY) bench/helmholtz.py
 	$(PY) bench/helmholtz.py -helmholtz_dim 1 -helmholtz_sweep_N 256 -helmholtz_sizes 1024,4096 \

@@ -83,6 +83,34 @@ def test_solve_driver_on_two_ranks(mpirun, tmp_path):
     assert results["amg"]["details"]["mode"] == "gather" and results["lu"]["iterations"] == [1]
 
 
+def two_level(mpirun, tmp_path, sizes, ranks=1, *extra):
+    mpirun(["bench/two_level.py", "-two_level_problems", "react2d", "-two_level_sizes", sizes,
+            "-two_level_radii", "1.5", "-two_level_nrhs", "2", "-two_level_out", str(tmp_path), *extra],
+           ranks=ranks)
+    return load(tmp_path / f"two_level_np{ranks}.json")["runs"]["react2d"]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_two_level_with_one_point_aggregates_is_an_exact_solve(mpirun, tmp_path, ranks):
+    """Boxes of one point, no smoothing: P = I, the coarse solve is LU of A (redundant on 2 ranks), and
+    every composite that starts with it converges in one iteration."""
+    row = two_level(mpirun, tmp_path, "12", ranks, "-two_level_box", "1", "-two_level_smooth", "0")["12"]
+    assert set(row) == {"amg", "greenpc-sparse+sor2", "coarse+sor2", "coarse+greenpc-r1.5h+sor2"}
+    assert row["coarse+sor2"]["iterations"] == row["coarse+greenpc-r1.5h+sor2"]["iterations"] == [1, 1]
+    for run in row.values():
+        assert run["converged"] and math.isclose(run["to_amg"], run["total_s"] / row["amg"]["total_s"])
+
+
+def test_two_level_iterations_do_not_grow_with_n(mpirun, tmp_path):
+    """4 x 4 aggregates with a smoothed prolongation: a two-level method, whose iterations stay bounded
+    as N doubles, where greenpc's sparse format alone (one level) needs more."""
+    rows = two_level(mpirun, tmp_path, "16,32")
+    for label in ("coarse+sor2", "coarse+greenpc-r1.5h+sor2"):
+        small, large = rows["16"][label]["mean"], rows["32"][label]["mean"]
+        assert large <= 14 and large <= small + 2, (label, small, large)
+        assert large < rows["32"]["greenpc-sparse+sor2"]["mean"]
+
+
 def test_setup_cost_breaks_down_phases_and_fits_growth(mpirun, tmp_path):
     mpirun(["bench/setup_cost.py", "-setup_kernels", "poisson2d", "-setup_sizes", "64,256,1024",
             "-setup_formats", "sparse,hmatrix", "-setup_out", str(tmp_path)])
