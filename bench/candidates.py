@@ -24,7 +24,12 @@ from greenpc.options import read
 
 GREENPC = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC"}
 FORMATS = {"dense": {"greenpc_format": "dense"}, "sparse": {"greenpc_format": "sparse"},
-           "hmatrix": {"greenpc_format": "hmatrix"}}
+           "hmatrix": {"greenpc_format": "hmatrix"},
+           # the H-matrix at its cheapest measured settings: only touching leaves dense, far blocks
+           # interpolated at 4 x 4 Chebyshev points per cluster, recompressed to 1e-2
+           "hmatrix-cheb": {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "chebyshev",
+                            "greenpc_hmat_cheb_order": "4", "greenpc_hmat_eta": "1.5",
+                            "greenpc_hmat_tol": "1e-2"}}
 STAND_INS = {1: "poisson1d", 2: "poisson2d"}
 #: rank assumed for an adaptive (ACA) far block when estimating evaluations; measured ranks of the
 #: closed-form kernels at tolerance 1e-4 are 3-6
@@ -115,26 +120,32 @@ def lattice_neighbours(dim, radius):
 _PLANS = {}
 
 
-def hmatrix_evaluations(dim, N):
-    """Estimated kernel evaluations of the PC's default H-matrix on the N^dim interior grid."""
+def hmatrix_evaluations(dim, N, fmt="hmatrix"):
+    """Estimated kernel evaluations of the H-matrix format ``fmt`` (its options in ``FORMATS`` over the
+    PC's defaults) on the N^dim interior grid."""
     from greenpc import hmatrix
     from greenpc.pc import formats
     from greenpc.pc.options import SPECS
 
-    if (dim, N) not in _PLANS:
+    if (dim, N, fmt) not in _PLANS:
         grid = problems.Grid(dim, N)
         points = grid.coordinates(grid.all_indices())
-        opts = read(SPECS, database={})
+        opts = read(SPECS, "greenpc_", database=FORMATS[fmt])
         settings = formats.hmatrix_settings(SimpleNamespace(n=len(points), dim=dim), opts)
         keys = ("leaf_size", "eta", "rank", "rank_rule", "max_rank")
         adaptive = settings["compressor"] == "aca"
         plan = hmatrix.plan(points, points, adaptive=adaptive,
                             **{k: settings[k] for k in keys if k in settings})
-        ranks = np.minimum(plan.ranks, ACA_RANK) if adaptive else plan.ranks
         far = plan.partition.shapes("far")
-        # ACA and Nystrom evaluate about rank + 1 rows and columns of each far block
-        _PLANS[dim, N] = int(plan.partition.near_entries + ((ranks + 1) * far.sum(axis=1)).sum())
-    return _PLANS[dim, N]
+        if settings["compressor"] == "chebyshev":
+            # the kernel at p^d nodes per side of each far block
+            per_far = np.full(len(far), settings["order"] ** (2 * dim))
+        else:
+            # ACA and Nystrom evaluate about rank + 1 rows and columns of each far block
+            ranks = np.minimum(plan.ranks, ACA_RANK) if adaptive else plan.ranks
+            per_far = (ranks + 1) * far.sum(axis=1)
+        _PLANS[dim, N, fmt] = int(plan.partition.near_entries + per_far.sum())
+    return _PLANS[dim, N, fmt]
 
 
 def estimated_evaluations(fmt, dim, N):
@@ -143,7 +154,7 @@ def estimated_evaluations(fmt, dim, N):
         return n * n
     if fmt == "sparse":
         return n * lattice_neighbours(dim, SPARSE_RADIUS_H)
-    return hmatrix_evaluations(dim, N)
+    return hmatrix_evaluations(dim, N, fmt)
 
 
 def affordable(fmt, dim, N, rate, ranks, budget_s):

@@ -42,7 +42,7 @@ SPECS = (
     Option("kernels", str, "auto", "problems whose greenpc kernel is measured (auto: every shipped "
            "model's problem, and poisson2d with its closed-form kernel)"),
     Option("sizes", str, "4096,16384,65536,262144", "numbers of points n (a square in 2D)"),
-    Option("formats", str, "sparse,hmatrix", "greenpc formats"),
+    Option("formats", str, "sparse,hmatrix,hmatrix-cheb", "greenpc formats (candidates.FORMATS)"),
     Option("budget", float, 120.0, "skip a configuration whose estimated kernel time is above this "
            "many seconds", check=non_negative),
     Option("out", str, records.RESULTS, "folder of the JSON results and the plot"),

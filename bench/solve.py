@@ -41,7 +41,7 @@ SPECS = (
     Option("problems", str, "conv2d,react2d,rotlap2d", "problems (presets) to solve"),
     Option("sizes", str, "128,256,512", "N: interior points per direction"),
     Option("peers", str, "none,jacobi,sor,ilu,gamg,amg,lu", "preconditioners beside greenpc"),
-    Option("formats", str, "dense,sparse,hmatrix", "greenpc formats"),
+    Option("formats", str, "dense,sparse,hmatrix,hmatrix-cheb", "greenpc formats (candidates.FORMATS)"),
     Option("smoothing", str, "", "SOR sweep counts: each greenpc format is solved again with that many "
            "symmetric SOR sweeps after each kernel product, on the same set-up (greenpc-FORMAT+sorN, "
            "-greenpc_smooth_its; e.g. 2)", check=check_sweeps),

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenpc.hmatrix import (ACA, Admissibility, BlockEvaluator, BlockPartition, ClusterTree,
+from greenpc.hmatrix import (ACA, Admissibility, BlockEvaluator, BlockPartition, Chebyshev, ClusterTree,
                              MemoryLimitError, Nystrom, RankRule, box_distance, build, make_compressor,
                              paper_base_rank, paper_leaf_size, plan, sample_ranks, truncate)
+from greenpc.hmatrix.compress import chebyshev_basis
 from greenpc.kernels import Kernel, closed_form
 
 
@@ -238,6 +239,58 @@ def test_compressors_evaluate_only_few_entries_of_a_block():
         # one row and one column per term
         assert kernel.evaluations - before <= (m + n) * u.shape[1]
         assert kernel.evaluations - before < m * n
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_chebyshev_basis_reproduces_polynomials_of_its_degree(dim):
+    """Interpolation at p Chebyshev points per axis is exact for polynomials of degree < p in each
+    variable (rows of the basis sum to one); a flat axis gets one node."""
+    rng = np.random.default_rng(dim)
+    points = 0.3 + 0.2 * rng.random((50, dim))
+    if dim > 1:
+        points[:, -1] = 0.4                                   # a flat axis
+    order = 5
+    nodes, basis = chebyshev_basis(points, order)
+    assert nodes.shape == (order ** (dim - (dim > 1)), dim) and basis.shape == (50, len(nodes))
+    coefficients = rng.standard_normal((order,) * dim)
+
+    def poly(x):
+        out = 0.0
+        for powers in np.ndindex(*coefficients.shape):
+            out = out + coefficients[powers] * np.prod([x[:, a] ** k for a, k in enumerate(powers)], axis=0)
+        return out
+
+    assert np.allclose(basis.sum(axis=1), 1.0, atol=1e-12)
+    assert np.allclose(basis @ poly(nodes), poly(points), atol=1e-10 * np.abs(poly(points)).max())
+    # degree p is not reproduced: the test can tell
+    assert not np.allclose(basis @ nodes[:, 0] ** order, points[:, 0] ** order, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel, eta", [(Smooth(2, "inverse"), 0.7), (poisson2d(32), 1.5)])
+def test_chebyshev_error_falls_with_the_order(kernel, eta):
+    points = grid(32, 2)
+    errors = [relative_product_error(build(kernel, points, points, leaf_size=16, eta=eta,
+                                           compressor="chebyshev", order=p, rank=p * p), kernel, points,
+                                     points) for p in (2, 3, 4, 5, 6)]
+    # geometric: each point more per axis gains a factor of 8-50 here
+    assert all(b < a / 5 for a, b in zip(errors, errors[1:])), errors
+    assert errors[-1] < 1e-5, errors
+
+
+def test_chebyshev_evaluates_the_near_field_and_p_to_the_2d_per_far_block():
+    """p^4 kernel evaluations per far block (at the clusters' nodes, none at the points), a side of at
+    most p^2 points evaluated at its points, in one call for all far blocks; recompression to a
+    tolerance only lowers the ranks."""
+    kernel, points, p = Smooth(2), grid(32, 2), 4
+    hmatrix = build(kernel, points, points, leaf_size=16, eta=0.7, compressor="chebyshev", order=p,
+                    rank=p * p, tol=1e-6)
+    shapes = hmatrix.partition.shapes("far")
+    assert shapes.max() > p * p and shapes.min() <= p * p         # both kinds of sides
+    assert hmatrix.kernel_calls == 2
+    assert hmatrix.evaluations == hmatrix.partition.near_entries + np.minimum(shapes, p * p).prod(axis=1).sum()
+    assert hmatrix.storage.max_rank <= p * p
+    assert relative_product_error(hmatrix, kernel, points, points) < 1e-4
+    assert isinstance(make_compressor("chebyshev", order=3, tol=None), Chebyshev)
 
 
 def test_nystrom_evaluates_a_small_block_whole_when_that_is_cheaper():

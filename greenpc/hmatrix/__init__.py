@@ -8,13 +8,13 @@ PETSc-free.
 from .admissibility import Admissibility, box_distance
 from .batch import BlockEvaluator
 from .cluster import ClusterNode, ClusterTree, paper_leaf_size
-from .compress import (ACA, COMPRESSORS, Compressor, Nystrom, RankRule, make_compressor, paper_base_rank,
-                       truncate)
+from .compress import (ACA, COMPRESSORS, Chebyshev, Compressor, Nystrom, RankRule, make_compressor,
+                       paper_base_rank, truncate)
 from .hmatrix import (CooPieces, FarBlock, HMatrix, MemoryLimitError, NearBlock, Plan, Storage, Triplets,
                       build, plan, plan_within, sample_ranks)
 from .partition import Block, BlockPartition
 
-__all__ = ["ACA", "Admissibility", "Block", "BlockEvaluator", "BlockPartition", "COMPRESSORS", "ClusterNode",
-           "ClusterTree", "Compressor", "CooPieces", "FarBlock", "HMatrix", "MemoryLimitError", "NearBlock",
+__all__ = ["ACA", "Admissibility", "Block", "BlockEvaluator", "BlockPartition", "COMPRESSORS", "Chebyshev",
+           "ClusterNode", "ClusterTree", "Compressor", "CooPieces", "FarBlock", "HMatrix", "MemoryLimitError", "NearBlock",
            "Nystrom", "Plan", "RankRule", "Storage", "Triplets", "box_distance", "build", "make_compressor",
            "paper_base_rank", "paper_leaf_size", "plan", "plan_within", "sample_ranks", "truncate"]

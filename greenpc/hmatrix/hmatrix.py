@@ -147,23 +147,25 @@ def sample_ranks(the_plan, kernel, row_points, col_points, compressor, *, sample
     return the_plan._replace(expected=expected, sampled=len(chosen))
 
 
-def _compressor(compressor, tol, seed, row_offset):
-    """A compressor object: ``compressor`` itself, or the one of that name with ``tol`` and a seed
-    combined with ``row_offset`` (so ranks draw independently)."""
+def _compressor(compressor, tol, seed, row_offset, order=None):
+    """A compressor object: ``compressor`` itself, or the one of that name with ``tol``, a seed
+    combined with ``row_offset`` (so ranks draw independently) and, for "chebyshev", ``order``."""
     if isinstance(compressor, Compressor):
         return compressor
-    return make_compressor(compressor, tol=None if tol is None else check_tol(tol), seed=[seed, row_offset])
+    extra = {} if order is None else {"order": order}
+    return make_compressor(compressor, tol=None if tol is None else check_tol(tol), seed=[seed, row_offset],
+                           **extra)
 
 
 def plan_within(kernel, row_points, col_points, max_bytes, *, leaf_size, eta, compressor, rank=None,
                 rank_rule=None, tol=None, max_rank=64, seed=0, row_offset=0, rank_samples=8, planned=None,
-                batch_pairs=BATCH_PAIRS, exact_rank=0):
+                batch_pairs=BATCH_PAIRS, exact_rank=0, order=None):
     """The plan ``build`` follows under ``max_bytes`` (None: no limit), from the same arguments.
 
     An adaptive compressor whose bound (every far block at its cap) passes ``max_bytes`` gets its ranks
     sampled (``sample_ranks``); ``planned``, a plan made already, is completed the same way.
     """
-    compressor = _compressor(compressor, tol, seed, row_offset)
+    compressor = _compressor(compressor, tol, seed, row_offset, order)
     the_plan = planned if planned is not None else plan(
         row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank, rank_rule=rank_rule,
         max_rank=max_rank, adaptive=compressor.adaptive, exact_rank=exact_rank)
@@ -406,7 +408,7 @@ def _concatenate(triplets):
 
 def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=None, rank_rule=None,
           tol=None, max_rank=64, seed=0, row_offset=0, max_bytes=None, rank_samples=8, planned=None,
-          batch_pairs=BATCH_PAIRS, exact_rank=0):
+          batch_pairs=BATCH_PAIRS, exact_rank=0, order=None):
     """Build the H-matrix of ``kernel`` on row_points x col_points.
 
     Parameters
@@ -421,8 +423,8 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     eta : float
         Admissibility parameter of eq. 43.
     compressor : str or Compressor
-        A key of ``COMPRESSORS`` ("nystrom", "nystrom_nearest", "aca"), built with ``tol`` and
-        ``seed``, or a compressor object, which keeps its own settings.
+        A key of ``COMPRESSORS`` ("nystrom", "nystrom_nearest", "aca", "chebyshev"), built with
+        ``tol``, ``seed`` (and ``order``), or a compressor object, which keeps its own settings.
     rank, rank_rule : int or callable (m, n) -> int, optional
         Fixed rank, or a rank per block (``RankRule``); required by the Nystrom compressors.
     tol : float in (0, 1), optional
@@ -447,13 +449,15 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     exact_rank : int
         Rank of the exact term the caller adds afterwards (``HMatrix.add_exact``): ``max_bytes`` covers
         it too.
+    order : int, optional
+        Chebyshev points per axis of the "chebyshev" compressor.
 
     Returns
     -------
     HMatrix
     """
     started = time.perf_counter()
-    compressor = _compressor(compressor, tol, seed, row_offset)
+    compressor = _compressor(compressor, tol, seed, row_offset, order)
     row_points, col_points = kernel.check_points(row_points, "row point"), kernel.check_points(
         col_points, "column point")
     the_plan = plan_within(kernel, row_points, col_points, max_bytes, leaf_size=leaf_size, eta=eta,

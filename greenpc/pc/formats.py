@@ -218,11 +218,16 @@ def hmatrix_settings(layout, opts, exact_rank=0):
                 "rank_samples": opts["hmat_rank_samples"], "exact_rank": int(exact_rank)}
     if opts["hmat_rank"]:
         settings["rank"] = opts["hmat_rank"]
+    elif opts["hmat_compressor"] == "chebyshev":
+        # the interpolant's rank, recompressed to the tolerance below
+        settings["rank"] = min(opts["hmat_cheb_order"] ** layout.dim, opts["hmat_max_rank"])
     elif opts["hmat_rank_rule"] or opts["hmat_compressor"] != "aca":
         # Nystrom needs a target rank: the paper's rule unless one is given
         settings["rank_rule"] = hmatrix.RankRule(hmatrix.paper_base_rank(n_side), leaf)
-    if opts["hmat_compressor"] == "aca" or "rank_rule" not in settings and "rank" not in settings:
+    if opts["hmat_compressor"] in ("aca", "chebyshev") or not ("rank_rule" in settings or "rank" in settings):
         settings["tol"] = opts["hmat_split_tol"] if exact_rank else opts["hmat_tol"]
+    if opts["hmat_compressor"] == "chebyshev":
+        settings["order"] = opts["hmat_cheb_order"]
     return settings
 
 

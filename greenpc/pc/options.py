@@ -6,7 +6,7 @@ from ..kernels.base import GATE_TOL
 from ..options import Option, fraction, fraction_or_zero, non_negative, positive
 
 FORMATS = ("auto", "dense", "sparse", "hmatrix")
-COMPRESSORS = ("aca", "nystrom", "nystrom_nearest")
+COMPRESSORS = ("aca", "nystrom", "nystrom_nearest", "chebyshev")
 FALLBACKS = ("error", "dense", "sparse", "none")
 
 
@@ -54,7 +54,10 @@ SPECS = (
     Option("hmat_eta", float, 0.0, "admissibility eta of eq. 43 (0: 1 in 1D, 0.7 in 2D/3D; inf: "
            "every pair of distinct clusters is admissible, as 1D Green's functions allow)",
            check=lambda v: None if v == 0 else _eta(v), allow_infinite=True),
-    Option("hmat_compressor", "choice", "aca", "low-rank compressor", choices=COMPRESSORS),
+    Option("hmat_compressor", "choice", "aca", "low-rank compressor (chebyshev: interpolation at the "
+           "clusters' Chebyshev points, p^2d kernel evaluations per far block)", choices=COMPRESSORS),
+    Option("hmat_cheb_order", int, 5, "Chebyshev points per axis of -greenpc_hmat_compressor chebyshev "
+           "(rank p^d before recompression to -greenpc_hmat_tol)", check=positive),
     Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
            "-greenpc_hmat_rank_rule)", check=non_negative),
     Option("hmat_rank_rule", bool, False, "the paper's rank rule (section 5.3)"),
