@@ -287,7 +287,8 @@ def test_chebyshev_evaluates_the_near_field_and_p_to_the_2d_per_far_block():
     shapes = hmatrix.partition.shapes("far")
     assert shapes.max() > p * p and shapes.min() <= p * p         # both kinds of sides
     assert hmatrix.kernel_calls == 2
-    assert hmatrix.evaluations == hmatrix.partition.near_entries + np.minimum(shapes, p * p).prod(axis=1).sum()
+    expected = hmatrix.partition.near_entries + np.minimum(shapes, p * p).prod(axis=1).sum()
+    assert hmatrix.evaluations == expected
     assert hmatrix.storage.max_rank <= p * p
     assert relative_product_error(hmatrix, kernel, points, points) < 1e-4
     assert isinstance(make_compressor("chebyshev", order=3, tol=None), Chebyshev)

@@ -8,12 +8,13 @@ followed by SOR sweeps on its residual (``smoothing``).
 
 Options (prefix-aware, see ``greenpc.pc.options.SPECS`` for the full table with defaults):
 -greenpc_weights, -greenpc_kernel, -greenpc_param, -greenpc_precision, -greenpc_gate_tol, -greenpc_format,
--greenpc_dense_max, -greenpc_decay_tol, -greenpc_decay_radius, -greenpc_decay_rows,
--greenpc_sparse_nnz, -greenpc_sparse_radius, -greenpc_hmat_leaf_size, -greenpc_hmat_eta,
--greenpc_hmat_compressor, -greenpc_hmat_cheb_order, -greenpc_hmat_rank, -greenpc_hmat_rank_rule, -greenpc_hmat_tol,
--greenpc_hmat_max_rank, -greenpc_hmat_rank_samples, -greenpc_check_samples, -greenpc_check_tol, -greenpc_check_fallback,
--greenpc_memory_max, -greenpc_symmetric, -greenpc_wall_correction, -greenpc_diagonal_fit, -greenpc_scale,
--greenpc_scale_vectors, -greenpc_smooth_its, -greenpc_smooth_omega, -greenpc_seed, -greenpc_view_partition.
+-greenpc_dense_max, -greenpc_decay_tol, -greenpc_decay_radius, -greenpc_decay_rows, -greenpc_sparse_nnz,
+-greenpc_sparse_radius, -greenpc_hmat_leaf_size, -greenpc_hmat_eta, -greenpc_hmat_compressor,
+-greenpc_hmat_cheb_order, -greenpc_hmat_rank, -greenpc_hmat_rank_rule, -greenpc_hmat_tol,
+-greenpc_hmat_max_rank, -greenpc_hmat_rank_samples, -greenpc_check_samples, -greenpc_check_tol,
+-greenpc_check_fallback, -greenpc_memory_max, -greenpc_symmetric, -greenpc_wall_correction,
+-greenpc_diagonal_fit, -greenpc_scale, -greenpc_scale_vectors, -greenpc_smooth_its,
+-greenpc_smooth_omega, -greenpc_seed, -greenpc_view_partition.
 """
 import hashlib
 import math
