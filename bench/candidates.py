@@ -138,8 +138,8 @@ def hmatrix_evaluations(dim, N, fmt="hmatrix"):
                             **{k: settings[k] for k in keys if k in settings})
         far = plan.partition.shapes("far")
         if settings["compressor"] == "chebyshev":
-            # the kernel at p^d nodes per side of each far block
-            per_far = np.full(len(far), settings["order"] ** (2 * dim))
+            # the kernel at p^d nodes per side of each far block (a side of fewer points: at its points)
+            per_far = np.minimum(far, settings["order"] ** dim).prod(axis=1)
         else:
             # ACA and Nystrom evaluate about rank + 1 rows and columns of each far block
             ranks = np.minimum(plan.ranks, ACA_RANK) if adaptive else plan.ranks

@@ -58,7 +58,7 @@ class Aggregation:
     options with the prefix ``(pc prefix)aggregation_coarse_``."""
 
     def __init__(self):
-        self.opts, self.P, self.coarse, self.work = None, None, None, None
+        self.opts, self.P, self.Ac, self.coarse, self.work = None, None, None, None, None
 
     def setFromOptions(self, pc):
         prefix = (pc.getOptionsPrefix() or "") + "aggregation_"
@@ -91,6 +91,7 @@ class Aggregation:
             scale.scale(-self.opts["smooth"])
             AP.diagonalScale(scale, None)
             AP.axpy(1.0, P, structure=PETSc.Mat.Structure.DIFFERENT_NONZERO_PATTERN)
+            scale.destroy()
             P.destroy()
             P = AP
         self.P, self.Ac = P, A.ptap(P)
@@ -119,7 +120,7 @@ class Aggregation:
         self.coarse.view(viewer)
 
     def reset(self, pc):
-        for obj in (self.P, getattr(self, "Ac", None), self.coarse, *(self.work or ())):
+        for obj in (self.P, self.Ac, self.coarse, *(self.work or ())):
             if obj is not None:
                 obj.destroy()
         self.P = self.Ac = self.coarse = self.work = None
@@ -134,14 +135,13 @@ def configurations(choice, opts, N):
               "sub_0_pc_type": "python", "sub_0_pc_python_type": "__main__.Aggregation",
               "sub_0_aggregation_box": str(opts["box"]), "sub_0_aggregation_smooth": str(opts["smooth"])}
     sweeps = str(opts["sweeps"])
-    greenpc = choice.pc_options("sparse")
     out = [("amg", peer_options("amg", PETSc.COMM_WORLD.getSize())),
-           (f"greenpc-sparse+sor{sweeps}", {**greenpc, "greenpc_smooth_its": sweeps}),
+           (f"greenpc-sparse+sor{sweeps}", {**choice.pc_options("sparse"), "greenpc_smooth_its": sweeps}),
            (f"coarse+sor{sweeps}", {**coarse, "pc_composite_pcs": "python,sor", "sub_1_pc_sor_its": sweeps})]
     for radius in records.names(opts["radii"]):
-        sub = {**greenpc, "greenpc_smooth_its": sweeps,
+        # greenpc's own options (no pc_type) under the second sub-PC's prefix
+        sub = {**choice.options, **candidates.FORMATS["sparse"], "greenpc_smooth_its": sweeps,
                "greenpc_sparse_radius": repr(float(radius) / (N + 1))}
-        sub.pop("pc_type"), sub.pop("pc_python_type")
         out.append((f"coarse+greenpc-r{radius}h+sor{sweeps}",
                     {**coarse, "pc_composite_pcs": "python,python",
                      "sub_1_pc_python_type": "greenpc.GreenPC",

@@ -334,9 +334,9 @@ class Chebyshev(Compressor):
     basis of those nodes at I's points. A block costs p^2a kernel evaluations at the nodes (256 for
     p = 4 in 2D) and none at the points themselves, against ACA's (rank + 1)(m + n); a cluster of at
     most p^a points is its own node set (so a block never costs more than its m n entries). All blocks'
-    nodes go to the kernel in one batch. The factors are recompressed to ``tol`` by QR and SVD. Accurate where
-    the kernel is smooth over both boxes, which admissibility gives: the error decays geometrically in p
-    at a rate set by the boxes' separation (eta).
+    cores go to the kernel through one ``BlockEvaluator`` over the clusters' nodes. The factors are
+    recompressed to ``tol`` by QR and SVD. Accurate where the kernel is smooth over both boxes, which
+    admissibility gives: the error decays geometrically in p at a rate set by the boxes' separation (eta).
 
     Parameters
     ----------
@@ -354,35 +354,45 @@ class Chebyshev(Compressor):
         self.tol = None if tol is None else check_tol(tol)
 
     def compress(self, evaluator, blocks, ranks, max_entries=None):
-        bases = {}
+        # each cluster's nodes and basis once, its nodes laid end to end per side: the cores are then
+        # blocks of a BlockEvaluator over the nodes, which batches them into few kernel calls
+        sides = [_NodeSets(self.order, evaluator.row_points), _NodeSets(self.order, evaluator.col_points)]
+        pairs = [(sides[0].add(rows), sides[1].add(cols)) for rows, cols in blocks]
+        nodes = BlockEvaluator(evaluator.kernel, sides[0].nodes(), sides[1].nodes(), evaluator.batch_pairs)
+        cores = nodes([(sides[0].span(r), sides[1].span(c)) for r, c in pairs])
+        evaluator.calls += nodes.calls
+        return [truncate(sides[0].basis[r] @ core, sides[1].basis[c], rank=rank, tol=self.tol)
+                for (r, c), core, rank in zip(pairs, cores, ranks)]
 
-        def basis(side, points, index):
-            key = (side, index.tobytes())
-            if key not in bases:
-                here = points[index]
-                nodes, values = chebyshev_basis(here, self.order)
-                # a cluster with no more points than nodes is its own best node set
-                bases[key] = (nodes, values) if len(nodes) < len(here) else (here, np.eye(len(here)))
-            return bases[key]
 
-        sides = [(basis(0, evaluator.row_points, rows), basis(1, evaluator.col_points, cols))
-                 for rows, cols in blocks]
-        sizes = [len(r[0]) * len(c[0]) for r, c in sides]
-        offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
-        values = np.empty(offsets[-1])
-        dim = evaluator.row_points.shape[1]
-        step = max(1, evaluator.batch_pairs // max(sizes, default=1))     # blocks per kernel call
-        for first in range(0, len(sides), step):
-            group = sides[first:first + step]
-            x = np.concatenate([np.repeat(r[0], len(c[0]), axis=0) for r, c in group]).reshape(-1, dim)
-            y = np.concatenate([np.tile(c[0], (len(r[0]), 1)) for r, c in group]).reshape(-1, dim)
-            values[offsets[first]:offsets[first] + len(x)] = evaluator.kernel(x, y)
-            evaluator.calls += 1
-        factors = []
-        for b, ((row_nodes, row_basis), (col_nodes, col_basis)) in enumerate(sides):
-            core = values[offsets[b]:offsets[b + 1]].reshape(len(row_nodes), len(col_nodes))
-            factors.append(truncate(row_basis @ core, col_basis, rank=ranks[b], tol=self.tol))
-        return factors
+class _NodeSets:
+    """The Chebyshev nodes and Lagrange bases of the clusters on one side of a set of blocks, each
+    cluster once; a cluster of no more points than nodes is its own node set (basis: the identity)."""
+
+    def __init__(self, order, points):
+        self.order, self.points = order, points
+        self.ids, self.basis, self._nodes, self.starts = {}, [], [], [0]
+
+    def add(self, index):
+        """The cluster of the points ``index``: its number on this side."""
+        key = index.tobytes()
+        if key not in self.ids:
+            here = self.points[index]
+            nodes, basis = chebyshev_basis(here, self.order)
+            if len(nodes) >= len(here):
+                nodes, basis = here, np.eye(len(here))
+            self.ids[key] = len(self.basis)
+            self.basis.append(basis)
+            self._nodes.append(nodes)
+            self.starts.append(self.starts[-1] + len(nodes))
+        return self.ids[key]
+
+    def span(self, cluster):
+        """Indices of the cluster's nodes in ``nodes()``."""
+        return np.arange(self.starts[cluster], self.starts[cluster + 1])
+
+    def nodes(self):
+        return np.concatenate(self._nodes) if self._nodes else self.points[:0]
 
 
 def chebyshev_basis(points, order):
@@ -391,6 +401,7 @@ def chebyshev_basis(points, order):
     polynomials of that grid at the points (rows sum to 1)."""
     low, high = points.min(axis=0), points.max(axis=0)
     unit = np.cos((2 * np.arange(order) + 1) * np.pi / (2 * order))
+    others = ~np.eye(order, dtype=bool)
     axes_nodes, axes_basis = [], []
     for a in range(points.shape[1]):
         if high[a] <= low[a]:
@@ -399,7 +410,6 @@ def chebyshev_basis(points, order):
             continue
         nodes = 0.5 * (low[a] + high[a]) + 0.5 * (high[a] - low[a]) * unit
         # l_k(x) = prod_{j != k} (x - x_j) / (x_k - x_j)
-        others = ~np.eye(order, dtype=bool)
         gaps = np.where(others, nodes[:, None] - nodes[None, :], 1.0).prod(axis=1)
         diff = points[:, a, None] - nodes[None, :]                            # (m, p)
         products = np.where(others[None], diff[:, None, :], 1.0).prod(axis=2)  # (m, p): over j != k

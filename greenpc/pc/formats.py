@@ -186,7 +186,7 @@ def keep_largest(rows, values, per_row):
 def build_sparse(kernel, layout, comm, radius, per_row, pattern=None):
     """Section 4's sparse approximate inverse: per row the p largest entries within the radius.
     ``pattern``: this rank's ``sparse_pattern(layout, radius)`` when the memory check has found it
-    already (the KD-tree query is 12% of the set-up at N = 256, radius 1.5 h)."""
+    already (it is found once per set-up)."""
     before = kernel.evaluations
     rows, cols, values, kept, known = collective.run(comm, _sparse_entries, kernel, layout, radius,
                                                      per_row, pattern)
