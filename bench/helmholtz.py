@@ -53,7 +53,9 @@ SPECS = (
     Option("nrhs", int, 3, "right-hand sides per case"),
     Option("greenpc_max_points", int, 20000, "largest grid greenpc's closed-form stand-in is built "
            "for (its series costs about 10 us per entry here)"),
-    Option("hmat_tol", float, 1e-4, "ACA tolerance of greenpc's H-matrix"),
+    Option("hmat_tol", float, 1e-4, "tolerance of greenpc's H-matrix"),
+    Option("compressor", str, "aca", "greenpc's -greenpc_hmat_compressor (aca: what the committed results "
+           "used; auto: the PC's default, chebyshev in 2D)"),
     Option("smoothing", str, "2", "numbers of SOR sweeps after the learned kernel's product also "
            "measured, on the same set-up (greenpc+sorN; empty: none)",
            check=check_sweeps),
@@ -110,7 +112,7 @@ def shipped_model(dim, params):
 def greenpc_options(params, grid, opts, exact):
     """greenpc's options for one case, or (None, why not): the shipped model, or the closed form."""
     hmatrix = {"pc_type": "python", "pc_python_type": "greenpc.GreenPC", "greenpc_format": "hmatrix",
-               "greenpc_hmat_tol": str(opts["hmat_tol"])}
+               "greenpc_hmat_tol": str(opts["hmat_tol"]), "greenpc_hmat_compressor": opts["compressor"]}
     if not exact:
         model, why = shipped_model(grid.dim, params)
         if model is None:

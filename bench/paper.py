@@ -86,7 +86,7 @@ HMAT_2D = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "nystrom",
 # for react2d), kernel evaluations (iterations): conv2d 74.6M (12) -> 48.6M (12), react2d 38.0M (12) ->
 # 20.1M (11); at N = 256 conv2d 368M (17) -> 219M (17, set-up 616 s -> 402 s), react2d (3e-4) 246M (11)
 # -> 136M (11.7). eta 2 and 3 give the same partition
-HMAT_2D_ACA = {"greenpc_format": "hmatrix", "greenpc_hmat_eta": "1.5"}
+HMAT_2D_ACA = {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "aca", "greenpc_hmat_eta": "1.5"}
 # the tolerance each kernel needs (N = 128, measured at eta 0.7): react2d without the wall correction 1e-4 (1e-3: 20.7
 # iterations against 20.0, 1e-2: 145), with it 1e-3 (12 iterations in 57 s of set-up; 3e-4: 10 in 73 s;
 # 1e-4: 10 in 88 s), which keeps `make paper` under its half hour; conv2d's

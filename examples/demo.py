@@ -6,7 +6,8 @@ Without any shipped model it says so and runs the baselines only.
 
 Then the regime greenpc is for: the strongly indefinite Helmholtz problem -lap u - 500 u on a 64 x 64
 grid, where ILU, SOR, classical AMG, GAMG and GAMG on the shifted Laplacian all fail; greenpc runs
-there with the closed-form Green's function (no trained Helmholtz model is shipped yet).
+there with the closed-form Green's function (the exact kernel: what a learned model can at best reach;
+``bench/helmholtz.py`` runs the shipped helmholtz2d model beside it).
 """
 import sys
 

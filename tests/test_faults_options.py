@@ -41,7 +41,7 @@ BAD = [
     ("format", "blocky", "expected one of auto, dense, sparse, hmatrix"),
     ("format", "", "expected one of auto, dense, sparse, hmatrix"),
     ("format", "h-matrix", "expected one of auto, dense, sparse, hmatrix"),
-    ("hmat_compressor", "svd", "expected one of aca, nystrom, nystrom_nearest, chebyshev"),
+    ("hmat_compressor", "svd", "expected one of auto, aca, nystrom, nystrom_nearest, chebyshev"),
     ("hmat_cheb_order", "0", "expected a positive value"),
     ("check_fallback", "retry", "expected one of error, dense, sparse, none"),
     ("precision", "half", "expected one of single, double"),

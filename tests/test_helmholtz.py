@@ -113,6 +113,33 @@ def test_greenpc_converges_where_amg_and_ilu_do_not():
                for r in peers.values())
 
 
+def test_the_oscillating_closed_form_is_compressed_by_aca():
+    """k2 = 500 at N = 32: -greenpc_hmat_compressor auto takes ACA for an oscillating kernel; 4 x 4
+    Chebyshev points per cluster under-resolve it (measured 94 iterations against 13)."""
+    base = {"greenpc_kernel": "helmholtz2d", "greenpc_param": "k2=500", "greenpc_format": "hmatrix"}
+    auto = solve("helmholtz2d", 32, base, params={"k2": 500.0}, nrhs=1)
+    assert auto["details"]["compressor"] == "aca" and auto["converged"] and auto["mean"] <= 15
+    cheb = solve("helmholtz2d", 32, {**base, "greenpc_hmat_compressor": "chebyshev"}, params={"k2": 500.0},
+                 nrhs=1)
+    assert cheb["details"]["compressor"] == "chebyshev" and cheb["mean"] > 3 * auto["mean"]
+
+
+def test_which_kernels_oscillate():
+    """What -greenpc_hmat_compressor auto asks: Helmholtz kernels with k2 > 0 oscillate, unless the H-matrix
+    compresses a split model's network part alone (its modes are the exact term)."""
+    from greenpc import weights
+    from greenpc.kernels.learned import LearnedKernel
+    from greenpc.pc.formats import oscillates
+
+    assert oscillates(Helmholtz2D(300.0), True) and oscillates(Shifted1D(50.0), True)
+    assert not oscillates(Helmholtz2D(-50.0), True) and not oscillates(Shifted1D(-50.0), True)
+    assert not oscillates(Poisson2D(), True)
+    model = LearnedKernel(weights.load(models.path("helmholtz2d")), {"k2": 300.0})
+    assert not oscillates(model, True) and oscillates(model, False)
+    assert model.split_added       # the context put S back
+    assert not oscillates(LearnedKernel(weights.load(models.path("react2d"))), False)
+
+
 def test_shifted_peer_refuses_to_run_without_the_shifted_matrix():
     """'gamg-shifted' is plain GAMG without its P: solve_with refuses instead of running that."""
     from petsc4py import PETSc

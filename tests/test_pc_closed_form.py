@@ -1,9 +1,13 @@
 """GreenPC with closed-form Green's functions: iteration bounds in every format and both forms."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from greenpc.options import read
+from greenpc.pc import formats
+from greenpc.pc.options import SPECS
 from pc_helpers import solve
 
 ONE_D = [("poisson1d", "poisson1d", {}), ("shifted1d", "shifted1d", {"k2": 50.0})]
@@ -75,7 +79,7 @@ def test_the_fit_looks_up_the_sparse_formats_values_and_evaluates_only_other_ran
     import scipy.sparse as sp
 
     from greenpc.kernels import closed_form
-    from greenpc.pc import formats, scaling
+    from greenpc.pc import scaling
     from greenpc.pc.layout import make_layout
 
     n_side = 32
@@ -126,16 +130,31 @@ def test_chebyshev_hmatrix_within_20_percent_of_dense():
 
 
 def test_chebyshev_hmatrix_of_a_learned_kernel_from_fewer_evaluations_than_aca():
-    """The shipped conv2d model at eta 1.5 and tolerance 1e-2 (make paper's ACA settings): ACA's ranks
-    reach 52 at N = 32, where 4 x 4 Chebyshev points per cluster take 16 evaluations a side; the same
-    iterations from less than half the evaluations (0.45M against 1.16M when measured)."""
-    base = {"greenpc_weights": "conv2d", "greenpc_format": "hmatrix", "greenpc_hmat_eta": "1.5",
-            "greenpc_hmat_tol": "1e-2"}
-    aca = solve("conv2d", 32, base)
-    cheb = solve("conv2d", 32, {**base, "greenpc_hmat_compressor": "chebyshev",
-                                "greenpc_hmat_cheb_order": "4"})
+    """The shipped conv2d model at tolerance 1e-2 (make paper's ACA settings): ACA's ranks reach 52 at
+    N = 32 (eta 1.5), where 4 x 4 Chebyshev points per cluster take 16 evaluations a side. The PC's 2D
+    defaults (chebyshev, p = 4, eta 1.5) reach ACA's iterations from less than half its evaluations
+    (0.45M against 1.16M when measured)."""
+    base = {"greenpc_weights": "conv2d", "greenpc_format": "hmatrix", "greenpc_hmat_tol": "1e-2"}
+    aca = solve("conv2d", 32, {**base, "greenpc_hmat_compressor": "aca", "greenpc_hmat_eta": "1.5"})
+    cheb = solve("conv2d", 32, base)
     assert aca["converged"] and cheb["converged"] and cheb["mean"] <= aca["mean"] + 1
     assert cheb["details"]["evaluations"] < 0.5 * aca["details"]["evaluations"]
+    assert (cheb["details"]["compressor"], cheb["details"]["eta"]) == ("chebyshev", 1.5)
+
+
+@pytest.mark.parametrize("dim, given, expected", [
+    (1, {}, ("aca", 1.0, None)), (2, {}, ("chebyshev", 1.5, 4)), (3, {}, ("aca", 0.7, None)),
+    (2, {"greenpc_hmat_compressor": "aca"}, ("aca", 0.7, None)),
+    (1, {"greenpc_hmat_compressor": "chebyshev"}, ("chebyshev", 1.0, 4)),
+    (2, {"greenpc_hmat_eta": "0.7", "greenpc_hmat_cheb_order": "6"}, ("chebyshev", 0.7, 6))])
+def test_hmatrix_defaults_by_dimension(dim, given, expected):
+    """-greenpc_hmat_compressor auto: Chebyshev (p = 4, eta 1.5) in 2D, ACA (eta 1 in 1D, 0.7 in 3D)
+    otherwise; an option given is kept, and Chebyshev's rank before recompression is p^d."""
+    opts = read(SPECS, "greenpc_", database=given)
+    settings = formats.hmatrix_settings(SimpleNamespace(n=16 ** dim, dim=dim), opts)
+    assert (settings["compressor"], settings["eta"], settings.get("order")) == expected
+    if expected[0] == "chebyshev":
+        assert settings["rank"] == min(expected[2] ** dim, opts["hmat_max_rank"])
 
 
 def test_chebyshev_hmatrix_on_two_ranks_as_on_one(mpirun, tmp_path):

@@ -31,6 +31,9 @@ class Kernel:
     #: the values depend on the grid's spacing, which the PC sets as ``spacing`` (a singular diagonal
     #: regularized at the mesh scale, or poles placed where the discrete operator has them)
     uses_spacing = False
+    #: G oscillates over the domain (a Helmholtz kernel with k2 > 0): an interpolant of fixed order
+    #: under-resolves its far blocks, so -greenpc_hmat_compressor auto compresses it by ACA
+    oscillatory = False
 
     def __init__(self):
         self.evaluations = 0

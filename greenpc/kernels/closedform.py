@@ -37,6 +37,10 @@ class Shifted1D(Kernel):
         if self.k2 > 0 and abs(np.sin(k)) < 1e-8:
             raise KernelError(f"shifted1d: k2={self.k2} is an eigenvalue (n pi)^2; G does not exist")
 
+    @property
+    def oscillatory(self):
+        return self.k2 > 0
+
     def describe(self):
         return f"shifted1d (k2={self.k2:g})"
 
@@ -163,6 +167,12 @@ class Helmholtz2D(Poisson2D):
             raise KernelError(f"helmholtz2d: k2={self.k2} is an eigenvalue pi^2 (m^2 + n^2) of the "
                               "Laplacian; G does not exist")
         self.m = m
+
+    @property
+    def oscillatory(self):
+        # at k2 = 500, N = 64, 4 x 4 Chebyshev points per cluster left 12% of the far blocks (eta 1.5)
+        # with sampled errors over 1% of their largest entry, up to 9%: 200 iterations against ACA's 7
+        return self.k2 > 0
 
     def describe(self):
         return (f"helmholtz2d (k2={self.k2:g}, theta-function closed form + {self.modes}-mode series, "

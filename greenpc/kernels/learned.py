@@ -171,6 +171,12 @@ class LearnedKernel(Kernel):
         return out
 
     @property
+    def oscillatory(self):
+        """A Helmholtz model (k2 > 0) with its split-off part S, which holds the oscillation, added in
+        (the network's part alone, ``split_apart``, is smooth enough for Chebyshev up to k2 = 1000)."""
+        return self.split_values.get("k2", 0.0) > 0 and (self.split is None or self.split_added)
+
+    @property
     def low_rank_split(self):
         """Whether the split-off part S is of low rank on every block (a Helmholtz model's resonant
         modes; the free-space kernel of rotlap2d is not)."""

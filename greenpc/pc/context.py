@@ -227,7 +227,8 @@ class GreenPC:
                 return formats.sparse_bytes(settings["pattern"])
             settings["exact_split"] = opts["hmat_exact_split"]
             rank = formats.exact_rank(self.kernel, settings["exact_split"], layout.dim)
-            settings["hmatrix"] = formats.hmatrix_settings(layout, opts, rank)
+            settings["hmatrix"] = formats.hmatrix_settings(
+                layout, opts, rank, formats.oscillates(self.kernel, settings["exact_split"]))
             planned = formats.hmatrix_plan(layout, settings, self.kernel, limit)
             settings["hmatrix"]["planned"] = planned
             return planned.estimate_bytes()
@@ -370,7 +371,7 @@ class GreenPC:
             lines.append(f"H-matrix: {info['near_blocks']} near and {info['far_blocks']} far blocks, "
                          f"rank max {info['max_rank']} mean {info['mean_rank']:.1f}, leaf "
                          f"{info['leaf_size']}, eta {info['eta']:g}, compressor {info['compressor']}"
-                         + (f" (order {self.opts['hmat_cheb_order']})" if info["compressor"] == "chebyshev"
+                         + (f" (order {info['order']})" if info["compressor"] == "chebyshev"
                             else ""))
             if info["exact_rank"]:
                 lines.append(f"H-matrix exact term: the kernel's resonant modes, rank {info['exact_rank']}, "

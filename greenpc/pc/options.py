@@ -6,7 +6,7 @@ from ..kernels.base import GATE_TOL
 from ..options import Option, fraction, fraction_or_zero, non_negative, positive
 
 FORMATS = ("auto", "dense", "sparse", "hmatrix")
-COMPRESSORS = ("aca", "nystrom", "nystrom_nearest", "chebyshev")
+COMPRESSORS = ("auto", "aca", "nystrom", "nystrom_nearest", "chebyshev")
 FALLBACKS = ("error", "dense", "sparse", "none")
 
 
@@ -51,12 +51,15 @@ SPECS = (
            check=non_negative),
     Option("hmat_leaf_size", int, 0, "largest cluster-tree leaf (0: paper's rule)",
            check=non_negative),
-    Option("hmat_eta", float, 0.0, "admissibility eta of eq. 43 (0: 1 in 1D, 0.7 in 2D/3D; inf: "
-           "every pair of distinct clusters is admissible, as 1D Green's functions allow)",
+    Option("hmat_eta", float, 0.0, "admissibility eta of eq. 43 (0: 1 in 1D; in 2D/3D 1.5 with the "
+           "chebyshev compressor, 0.7 with the others; inf: every pair of distinct clusters is "
+           "admissible, as 1D Green's functions allow)",
            check=lambda v: None if v == 0 else _eta(v), allow_infinite=True),
-    Option("hmat_compressor", "choice", "aca", "low-rank compressor (chebyshev: interpolation at the "
-           "clusters' Chebyshev points, p^2d kernel evaluations per far block)", choices=COMPRESSORS),
-    Option("hmat_cheb_order", int, 5, "Chebyshev points per axis of -greenpc_hmat_compressor chebyshev "
+    Option("hmat_compressor", "choice", "auto", "low-rank compressor: aca, nystrom, nystrom_nearest, "
+           "chebyshev (interpolation at the clusters' Chebyshev points, p^2d kernel evaluations per far "
+           "block), or auto (chebyshev in 2D, aca in 1D and 3D and for an oscillating kernel: a "
+           "Helmholtz kernel with k2 > 0 whose oscillation is not split off)", choices=COMPRESSORS),
+    Option("hmat_cheb_order", int, 4, "Chebyshev points per axis of -greenpc_hmat_compressor chebyshev "
            "(rank p^d before recompression to -greenpc_hmat_tol)", check=positive),
     Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
            "-greenpc_hmat_rank_rule)", check=non_negative),
@@ -64,10 +67,12 @@ SPECS = (
     Option("hmat_exact_split", bool, True, "store a split model's low-rank part (a Helmholtz model's "
            "resonant modes) exactly beside the H-matrix, which then compresses the network's part alone "
            "(0: compress the whole kernel)"),
-    Option("hmat_tol", float, 1e-4, "relative tolerance of ACA / adaptive ranks", check=fraction),
-    Option("hmat_split_tol", float, 1e-2, "ACA tolerance of the network's part when the split-off part is "
+    Option("hmat_tol", float, 1e-4, "relative tolerance of ACA, of adaptive ranks and of the Chebyshev "
+           "recompression", check=fraction),
+    Option("hmat_split_tol", float, 1e-2, "tolerance of the network's part when the split-off part is "
            "stored exactly (-greenpc_hmat_exact_split): helmholtz2d at N = 128, k2 = 300 took 15 "
-           "iterations with 1e-2 and with 1e-4, from 53M and 146M kernel evaluations", check=fraction),
+           "iterations by ACA with 1e-2 and with 1e-4, from 53M and 146M kernel evaluations, and 15 by "
+           "Chebyshev (the 2D default) from 10.5M", check=fraction),
     Option("hmat_max_rank", int, 64, "largest rank of an admissible block", check=positive),
     Option("hmat_rank_samples", int, 8, "far blocks per size that ACA compresses first to estimate the "
            "memory when every block at -greenpc_hmat_max_rank would pass -greenpc_memory_max",
