@@ -138,15 +138,13 @@ def hmatrix_evaluations(dim, N, fmt="hmatrix"):
         adaptive = settings["compressor"] == "aca"
         plan = hmatrix.plan(points, points, adaptive=adaptive,
                             **{k: settings[k] for k in keys if k in settings})
-        far = plan.partition.shapes("far")
         if settings["compressor"] == "chebyshev":
-            # the kernel at p^d nodes per side of each far block (a side of fewer points: at its points)
-            per_far = np.minimum(far, settings["order"] ** dim).prod(axis=1)
+            _PLANS[dim, N, fmt] = plan.interpolation_evaluations(settings["order"] ** dim)
         else:
             # ACA and Nystrom evaluate about rank + 1 rows and columns of each far block
             ranks = np.minimum(plan.ranks, ACA_RANK) if adaptive else plan.ranks
-            per_far = (ranks + 1) * far.sum(axis=1)
-        _PLANS[dim, N, fmt] = int(plan.partition.near_entries + per_far.sum())
+            per_far = (ranks + 1) * plan.partition.shapes("far").sum(axis=1)
+            _PLANS[dim, N, fmt] = int(plan.partition.near_entries + per_far.sum())
     return _PLANS[dim, N, fmt]
 
 

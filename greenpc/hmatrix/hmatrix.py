@@ -49,6 +49,14 @@ class Plan(NamedTuple):
         """Bytes the H-matrix is expected to need: the bound, or the sampled ranks' figure if known."""
         return self._bytes(self.ranks if self.expected is None else self.expected)
 
+    def interpolation_evaluations(self, nodes):
+        """Kernel evaluations of this H-matrix when each far block is interpolated at ``nodes`` points
+        per cluster (Chebyshev: p^d; a side of fewer points at its points): the near entries plus
+        min(m, nodes) min(n, nodes) per far block. A cluster flat along an axis needs fewer nodes, so
+        this is an upper bound, exact on a grid's square clusters."""
+        far = self.partition.shapes("far")
+        return self.partition.near_entries + int(np.minimum(far, nodes).prod(axis=1).sum())
+
     def describe_estimate(self):
         exact = f", with the exact term ({self.exact_entries} entries)" if self.exact_entries else ""
         if self.expected is None:

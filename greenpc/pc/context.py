@@ -253,7 +253,15 @@ class GreenPC:
                 need("hmatrix")
             return requested, "requested", settings
         if layout.n <= opts["dense_max"] and fits("dense"):
-            return "dense", f"auto: n = {layout.n} <= dense_max {opts['dense_max']}", settings
+            small = f"auto: n = {layout.n} <= dense_max {opts['dense_max']}"
+            interpolated = self._interpolated_evaluations(comm, layout, fits, settings)
+            dense = len(layout.interior_ids) ** 2
+            if interpolated is not None and interpolated < dense:
+                # the same iterations as dense (conv2d, react2d, rotlap2d, poisson2d, helmholtz2d at
+                # N = 32-64) from 2-7x fewer evaluations
+                return "hmatrix", (f"{small}, and the Chebyshev H-matrix evaluates {interpolated} kernel "
+                                   f"entries, dense {dense}"), settings
+            return "dense", small, settings
         decay_radius = opts["decay_radius"] or radius
         ratio = mpi.allreduce(collective.run(comm, formats.decay_ratio, self.kernel, layout,
                                              decay_radius, opts["decay_rows"], opts["seed"]), op=_max())
@@ -266,6 +274,17 @@ class GreenPC:
         raise ValueError(f"-greenpc_memory_max {opts['memory_max']:g} MiB is too small for any format "
                          f"(sparse needs {mib(need('sparse'))} MiB, hmatrix "
                          f"{mib(need('hmatrix'))} MiB per rank)")
+
+    def _interpolated_evaluations(self, comm, layout, fits, settings):
+        """The kernel evaluations of the H-matrix on all ranks when its compressor is Chebyshev and it
+        fits (its far blocks then cost a known p^2d each, so it can stand in for dense), else None."""
+        opts = self.opts
+        oscillates = formats.oscillates(self.kernel, opts["hmat_exact_split"])
+        if formats.compressor_for(opts, layout.dim, oscillates) != "chebyshev" or not fits("hmatrix"):
+            return None
+        hm = settings["hmatrix"]
+        local = collective.run(comm, hm["planned"].interpolation_evaluations, hm["order"] ** layout.dim)
+        return comm.tompi4py().allreduce(local)
 
     def _check_entries(self, comm):
         """The a posteriori check of section 4 (H-matrix): mean relative error of sampled entries."""

@@ -39,7 +39,9 @@ SPECS = (
            check=fraction_or_zero),
     Option("format", "choice", "auto", "dense, sparse (section 4), hmatrix, or auto (eq. 42 "
            "decay test)", choices=FORMATS),
-    Option("dense_max", int, 4096, "auto chooses dense only up to this many points",
+    Option("dense_max", int, 4096, "auto chooses dense only up to this many points, or instead the "
+           "Chebyshev H-matrix when it evaluates fewer kernel entries (the same iterations at N = 32-64 "
+           "in 2D)",
            check=non_negative),
     Option("decay_tol", float, 1e-2, "eq. 42: kernel is local when max off-radius entry / row max "
            "< tol", check=fraction),
