@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from greenpc.hmatrix import (ACA, Admissibility, BlockEvaluator, BlockPartition, Chebyshev, ClusterTree,
                              MemoryLimitError, Nystrom, RankRule, box_distance, build, make_compressor,
                              paper_base_rank, paper_leaf_size, plan, sample_ranks, truncate)
-from greenpc.hmatrix.compress import chebyshev_basis
+from greenpc.hmatrix.compress import chebyshev_basis, truncate
 from greenpc.kernels import Kernel, closed_form
 
 
@@ -288,10 +288,34 @@ def test_chebyshev_evaluates_the_near_field_and_p_to_the_2d_per_far_block():
     assert shapes.max() > p * p and shapes.min() <= p * p         # both kinds of sides
     assert hmatrix.kernel_calls == 2
     expected = hmatrix.partition.near_entries + np.minimum(shapes, p * p).prod(axis=1).sum()
-    assert hmatrix.evaluations == expected
+    assert hmatrix.evaluations == expected == hmatrix.plan.interpolation_evaluations(p * p)
     assert hmatrix.storage.max_rank <= p * p
     assert relative_product_error(hmatrix, kernel, points, points) < 1e-4
     assert isinstance(make_compressor("chebyshev", order=3, tol=None), Chebyshev)
+
+
+@pytest.mark.parametrize("tol", [None, 1e-3])
+def test_chebyshev_recompression_is_the_truncated_interpolant(tol):
+    """Each cluster's basis factored once (L = Q R) and the small R_I core R_J^T truncated, in batched
+    SVDs: the same terms as truncating each block's L_I core L_J^T by QR of its factors, to rounding."""
+    kernel, points, p = Smooth(2), grid(20, 2), 4
+    partition = plan(points, points, leaf_size=8, eta=0.7, rank=1).partition
+    blocks = [partition.indices(b) for b in partition.far]
+    factors = Chebyshev(order=p, tol=tol).compress(BlockEvaluator(kernel, points, points), blocks,
+                                                   [p * p] * len(blocks))
+    sizes = set()
+    for (rows, cols), (u, v) in zip(blocks, factors):
+        sides = []
+        for index in (rows, cols):
+            nodes, basis = chebyshev_basis(points[index], p)
+            sides.append((points[index], np.eye(len(index))) if len(nodes) >= len(index) else (nodes, basis))
+        sizes.add(len(rows))
+        ref_u, ref_v = truncate(sides[0][1] @ kernel.block(sides[0][0], sides[1][0]), sides[1][1],
+                                rank=p * p, tol=tol)
+        block = ref_u @ ref_v.T
+        assert u.shape[1] == ref_u.shape[1] and v.shape == (len(cols), u.shape[1])
+        assert np.abs(u @ v.T - block).max() <= 1e-12 * np.abs(block).max()
+    assert min(sizes) <= p * p < max(sizes)         # clusters that are their own nodes, and larger ones
 
 
 def test_nystrom_evaluates_a_small_block_whole_when_that_is_cheaper():

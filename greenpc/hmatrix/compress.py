@@ -65,6 +65,12 @@ def svd_factors(block, rank=None, tol=None, rcond=0.0):
     error is at most ``tol``.
     """
     x, s, yt = np.linalg.svd(block, full_matrices=False)
+    keep = kept_terms(s, rank, tol, rcond)
+    return x[:, :keep] * s[:keep], yt[:keep].T
+
+
+def kept_terms(s, rank=None, tol=None, rcond=0.0):
+    """How many of the singular values ``s`` (descending) ``svd_factors`` keeps."""
     keep = int(np.count_nonzero(s > rcond * s[0])) if s.size else 0
     if rank is not None:
         keep = min(keep, rank)
@@ -72,7 +78,7 @@ def svd_factors(block, rank=None, tol=None, rcond=0.0):
         # tails[k] = ||s[k:]||, the Frobenius error of keeping k terms
         tails = np.sqrt(np.concatenate([np.cumsum((s ** 2)[::-1])[::-1], [0.0]]))
         keep = min(keep, int(np.argmax(tails <= tol * tails[0])))
-    return x[:, :keep] * s[:keep], yt[:keep].T
+    return keep
 
 
 class Compressor:
@@ -335,8 +341,11 @@ class Chebyshev(Compressor):
     p = 4 in 2D) and none at the points themselves, against ACA's (rank + 1)(m + n); a cluster of at
     most p^a points is its own node set (so a block never costs more than its m n entries). All blocks'
     cores go to the kernel through one ``BlockEvaluator`` over the clusters' nodes. The factors are
-    recompressed to ``tol`` by QR and SVD. Accurate where the kernel is smooth over both boxes, which
-    admissibility gives: the error decays geometrically in p at a rate set by the boxes' separation (eta).
+    recompressed to ``tol``: each cluster's basis is factored once, L_I = Q_I R_I, so a block needs only
+    the SVD of its small R_I K(X_I, X_J) R_J^T, all blocks of one core shape in one batched call
+    (``truncate`` per block, two QRs of tall factors each, took 20% of conv2d's set-up at N = 96).
+    Accurate where the kernel is smooth over both boxes, which admissibility gives: the error decays
+    geometrically in p at a rate set by the boxes' separation (eta).
 
     Parameters
     ----------
@@ -361,8 +370,19 @@ class Chebyshev(Compressor):
         nodes = BlockEvaluator(evaluator.kernel, sides[0].nodes(), sides[1].nodes(), evaluator.batch_pairs)
         cores = nodes([(sides[0].span(r), sides[1].span(c)) for r, c in pairs])
         evaluator.calls += nodes.calls
-        return [truncate(sides[0].basis[r] @ core, sides[1].basis[c], rank=rank, tol=self.tol)
-                for (r, c), core, rank in zip(pairs, cores, ranks)]
+        # U V^T = Q_I (R_I core R_J^T) Q_J^T with orthonormal Q: truncating the small middle matrix is
+        # truncating the block
+        factored = [[np.linalg.qr(basis) for basis in side.basis] for side in sides]
+        small = [factored[0][r][1] @ core @ factored[1][c][1].T for (r, c), core in zip(pairs, cores)]
+        out = [None] * len(pairs)
+        for shape in {m.shape for m in small}:
+            ids = [i for i, m in enumerate(small) if m.shape == shape]
+            x, s, yt = np.linalg.svd(np.stack([small[i] for i in ids]), full_matrices=False)
+            for i, xi, si, yti in zip(ids, x, s, yt):
+                keep = kept_terms(si, ranks[i], self.tol)
+                r, c = pairs[i]
+                out[i] = (factored[0][r][0] @ (xi[:, :keep] * si[:keep]), factored[1][c][0] @ yti[:keep].T)
+        return out
 
 
 class _NodeSets:
