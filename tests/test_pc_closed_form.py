@@ -84,6 +84,21 @@ def test_auto_format_picks_dense_when_small_and_sparse_or_hmatrix_beyond():
     assert forced["details"]["decay_ratio"] > 1e-2
 
 
+def test_auto_format_decides_the_same_on_two_ranks(mpirun, tmp_path):
+    """The small-problem choice between dense and the Chebyshev H-matrix counts every rank's planned
+    evaluations: 2 ranks choose as 1 does and take the same iterations (within one)."""
+    runs = []
+    for ranks in (1, 2):
+        summary = tmp_path / f"auto{ranks}.json"
+        mpirun(["examples/solve.py", "-problem", "poisson2d", "-N", "32", "-pc_type", "python",
+                "-pc_python_type", "greenpc.GreenPC", "-greenpc_kernel", "poisson2d", "-summary_json",
+                str(summary)], ranks=ranks, timeout=120)
+        runs.append(json.loads(summary.read_text())["runs"][0])
+    assert [run["details"]["format"] for run in runs] == ["hmatrix", "hmatrix"]
+    assert all(run["converged"] for run in runs)
+    assert abs(runs[1]["mean"] - runs[0]["mean"]) <= 1, [run["iterations"] for run in runs]
+
+
 def test_the_fit_looks_up_the_sparse_formats_values_and_evaluates_only_other_ranks_rows():
     """The diagonal fit needs G(x_k, x_j) at the Pmat's stencil pairs, which the sparse build has
     evaluated when x_k is one of its rows: looked up, they equal a fresh evaluation exactly; only the

@@ -57,10 +57,10 @@ SPECS = (
            "chebyshev compressor, 0.7 with the others; inf: every pair of distinct clusters is "
            "admissible, as 1D Green's functions allow)",
            check=lambda v: None if v == 0 else _eta(v), allow_infinite=True),
-    Option("hmat_compressor", "choice", "auto", "low-rank compressor: aca, nystrom, nystrom_nearest, "
-           "chebyshev (interpolation at the clusters' Chebyshev points, p^2d kernel evaluations per far "
-           "block), or auto (chebyshev in 2D, aca in 1D and 3D and for an oscillating kernel: a "
-           "Helmholtz kernel with k2 > 0 whose oscillation is not split off)", choices=COMPRESSORS),
+    Option("hmat_compressor", "choice", "auto", "low-rank compressor (chebyshev: interpolation at the "
+           "clusters' Chebyshev points, p^2d kernel evaluations per far block; auto: chebyshev in 2D, aca "
+           "in 1D and 3D and for an oscillating kernel, a Helmholtz kernel with k2 > 0 whose oscillation "
+           "is not split off)", choices=COMPRESSORS),
     Option("hmat_cheb_order", int, 4, "Chebyshev points per axis of -greenpc_hmat_compressor chebyshev "
            "(rank p^d before recompression to -greenpc_hmat_tol)", check=positive),
     Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
