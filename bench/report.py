@@ -105,6 +105,17 @@ def solve_tables(stem, data):
              f"{data['protocol']}. Each cell: iterations (mean) / set-up + solve seconds; F = not "
              "converged in 500 iterations; skipped configurations say why in the JSON. "
              f"![time to solution]({stem}.png)"]
+    compressors = {}
+    for rows in data["runs"].values():
+        for row in rows.values():
+            for label, run in row["results"].items():
+                details = run.get("details") or {}
+                if details.get("compressor") and "+" not in label:
+                    order = f" p = {details['order']}" if details.get("order") else ""
+                    compressors[label] = f"{label} {details['compressor']}{order}, eta {details['eta']:g}"
+    if compressors:
+        lines += ["", "H-matrix configurations: " + "; ".join(compressors[k] for k in sorted(compressors))
+                  + " (the PC's 2D default since 2026-12-02: Chebyshev, p = 4, eta 1.5)."]
     for problem, rows in data["runs"].items():
         kernel = data["kernels"][problem]["kernel"]
         labels = list(dict.fromkeys(label for r in rows.values() for label in r["results"]))
