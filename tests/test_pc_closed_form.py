@@ -178,7 +178,8 @@ def test_hmatrix_defaults_by_dimension(dim, given, expected):
     """-greenpc_hmat_compressor auto: Chebyshev (p = 4, eta 1.5) in 2D, ACA (eta 1 in 1D, 0.7 in 3D)
     otherwise; an option given is kept, and Chebyshev's rank before recompression is p^d."""
     opts = read(SPECS, "greenpc_", database=given)
-    settings = formats.hmatrix_settings(SimpleNamespace(n=16 ** dim, dim=dim), opts)
+    settings = formats.hmatrix_settings(SimpleNamespace(n=16 ** dim, dim=dim), opts,
+                                        formats.compressor_for(opts, dim))
     assert (settings["compressor"], settings["eta"], settings.get("order")) == expected
     if expected[0] == "chebyshev":
         assert settings["rank"] == min(expected[2] ** dim, opts["hmat_max_rank"])

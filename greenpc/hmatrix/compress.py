@@ -374,9 +374,11 @@ class Chebyshev(Compressor):
         # truncating the block
         factored = [[np.linalg.qr(basis) for basis in side.basis] for side in sides]
         small = [factored[0][r][1] @ core @ factored[1][c][1].T for (r, c), core in zip(pairs, cores)]
+        by_shape = {}
+        for i, m in enumerate(small):
+            by_shape.setdefault(m.shape, []).append(i)
         out = [None] * len(pairs)
-        for shape in {m.shape for m in small}:
-            ids = [i for i, m in enumerate(small) if m.shape == shape]
+        for ids in by_shape.values():
             x, s, yt = np.linalg.svd(np.stack([small[i] for i in ids]), full_matrices=False)
             for i, xi, si, yti in zip(ids, x, s, yt):
                 keep = kept_terms(si, ranks[i], self.tol)

@@ -172,9 +172,9 @@ class LearnedKernel(Kernel):
 
     @property
     def oscillatory(self):
-        """A Helmholtz model (k2 > 0) with its split-off part S, which holds the oscillation, added in
-        (the network's part alone, ``split_apart``, is smooth enough for Chebyshev up to k2 = 1000)."""
-        return self.split_values.get("k2", 0.0) > 0 and (self.split is None or self.split_added)
+        """A Helmholtz model (k2 > 0), unless ``split_apart`` leaves its network's part alone: the
+        split-off part S holds the oscillation (the network's part took Chebyshev up to k2 = 1000)."""
+        return self.split_values.get("k2", 0.0) > 0 and self.split_added
 
     @property
     def low_rank_split(self):

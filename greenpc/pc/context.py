@@ -217,6 +217,9 @@ class GreenPC:
         radius = opts["sparse_radius"] or 3.0 * layout.spacing
         settings = {"radius": radius}
         needs = {}
+        # the compressor the H-matrix takes, here and in the build (auto: by dimension and oscillation)
+        compressor = formats.compressor_for(opts, layout.dim,
+                                            formats.oscillates(self.kernel, opts["hmat_exact_split"]))
 
         def local_bytes(kind):
             if kind == "dense":
@@ -227,8 +230,7 @@ class GreenPC:
                 return formats.sparse_bytes(settings["pattern"])
             settings["exact_split"] = opts["hmat_exact_split"]
             rank = formats.exact_rank(self.kernel, settings["exact_split"], layout.dim)
-            settings["hmatrix"] = formats.hmatrix_settings(
-                layout, opts, rank, formats.oscillates(self.kernel, settings["exact_split"]))
+            settings["hmatrix"] = formats.hmatrix_settings(layout, opts, compressor, rank)
             planned = formats.hmatrix_plan(layout, settings, self.kernel, limit)
             settings["hmatrix"]["planned"] = planned
             return planned.estimate_bytes()
@@ -254,7 +256,8 @@ class GreenPC:
             return requested, "requested", settings
         if layout.n <= opts["dense_max"] and fits("dense"):
             small = f"auto: n = {layout.n} <= dense_max {opts['dense_max']}"
-            interpolated = self._interpolated_evaluations(comm, layout, fits, settings)
+            interpolated = (self._interpolated_evaluations(comm, layout, settings)
+                            if compressor == "chebyshev" and fits("hmatrix") else None)
             dense = len(layout.interior_ids) ** 2
             if interpolated is not None and interpolated < dense:
                 # the same iterations as dense (conv2d, react2d, rotlap2d, poisson2d, helmholtz2d at
@@ -275,13 +278,10 @@ class GreenPC:
                          f"(sparse needs {mib(need('sparse'))} MiB, hmatrix "
                          f"{mib(need('hmatrix'))} MiB per rank)")
 
-    def _interpolated_evaluations(self, comm, layout, fits, settings):
-        """The kernel evaluations of the H-matrix on all ranks when its compressor is Chebyshev and it
-        fits (its far blocks then cost a known p^2d each, so it can stand in for dense), else None."""
-        opts = self.opts
-        oscillates = formats.oscillates(self.kernel, opts["hmat_exact_split"])
-        if formats.compressor_for(opts, layout.dim, oscillates) != "chebyshev" or not fits("hmatrix"):
-            return None
+    @staticmethod
+    def _interpolated_evaluations(comm, layout, settings):
+        """The kernel evaluations of the planned Chebyshev H-matrix on all ranks (its far blocks cost a
+        known p^2d each, so it can stand in for dense before any evaluation)."""
         hm = settings["hmatrix"]
         local = collective.run(comm, hm["planned"].interpolation_evaluations, hm["order"] ** layout.dim)
         return comm.tompi4py().allreduce(local)

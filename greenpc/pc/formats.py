@@ -225,15 +225,13 @@ def oscillates(kernel, exact_split):
         return bool(kernel.innermost().oscillatory)
 
 
-def hmatrix_settings(layout, opts, exact_rank=0, oscillatory=False):
-    """Leaf size, eta, compressor and rank settings from the options, with the paper's rules as
-    defaults; the tolerance is -greenpc_hmat_split_tol when the kernel's split-off part is stored
-    exactly (as a term of rank ``exact_rank`` > 0, which the memory plan counts). ``oscillatory``: the
-    compressed kernel oscillates (``oscillates``), so auto takes ACA."""
+def hmatrix_settings(layout, opts, compressor, exact_rank=0):
+    """Leaf size, eta and rank settings for ``compressor`` (``compressor_for``) from the options, with
+    the paper's rules as defaults; the tolerance is -greenpc_hmat_split_tol when the kernel's split-off
+    part is stored exactly (as a term of rank ``exact_rank`` > 0, which the memory plan counts)."""
     from .. import hmatrix
 
     n_side = round(layout.n ** (1.0 / layout.dim))
-    compressor = compressor_for(opts, layout.dim, oscillatory)
     leaf = opts["hmat_leaf_size"] or hmatrix.paper_leaf_size(layout.dim, n_side)
     eta = opts["hmat_eta"] or (1.0 if layout.dim == 1 else 1.5 if compressor == "chebyshev" else 0.7)
     settings = {"leaf_size": leaf, "eta": eta, "compressor": compressor,
