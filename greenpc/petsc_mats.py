@@ -1,5 +1,10 @@
 """Distributed PETSc matrices from locally owned entries (rows local to this rank, columns global):
-COO triplets, or dense blocks written straight into one CSR (an H-matrix's near field and factors)."""
+COO triplets, or dense blocks written straight into CSR (an H-matrix's near field and factors).
+
+PETSc takes the CSR arrays as they are (``MatCreateSeqAIJWithArrays`` on one rank,
+``MatCreateMPIAIJWithSplitArrays`` on several, the columns this rank owns apart from the others), so the
+matrix costs its CSR and no copy: an H-matrix's assembly peaked at its blocks plus twice their CSR.
+"""
 import numpy as np
 import scipy.sparse as sp
 from petsc4py import PETSc
@@ -9,28 +14,69 @@ def aij_from_coo(rows, cols, values, local_shape, global_shape, comm):
     """A MatMPIAIJ whose local rows are ``rows`` (0-based on this rank) and columns global indices.
 
     ``local_shape = (m, n)`` are this rank's row and column layout sizes; duplicates are summed.
-    Preallocation and values come from one CSR, so assembly is exact and copy-free in PETSc.
     """
     m, _ = local_shape
-    local = sp.csr_matrix((np.asarray(values, dtype=PETSc.RealType),
-                           (np.asarray(rows), np.asarray(cols))), shape=(m, global_shape[1]))
-    return _aij_from_csr(local, local_shape, global_shape, comm)
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    values = np.asarray(values, dtype=PETSc.RealType)
+    start, end = owned_range(comm, local_shape[1])
+    parts = []
+    for owned, offset, width in _column_parts(comm, start, end, global_shape[1]):
+        keep = _selection(cols, owned, start, end)
+        parts.append(sp.csr_matrix((values[keep], (rows[keep], cols[keep] - offset)),
+                                   shape=(m, width)))
+    return _aij_from_parts(parts, local_shape, global_shape, comm)
 
 
 def aij_from_blocks(blocks, local_shape, global_shape, comm, diagonal=False):
-    """A MatMPIAIJ from dense blocks, written into one CSR without COO triplets.
+    """A MatMPIAIJ from dense blocks, written into CSR without COO triplets.
 
     ``blocks`` is a sequence of (rows, cols, values): local row indices (distinct within a block),
     global column indices and the (len(rows), len(cols)) values. Entries given twice are summed. With
     ``diagonal``, every local row also holds its diagonal entry (zero unless a block gives it), so it
-    can be set later without a new allocation. The memory is the CSR (a value and an index per entry)
-    and PETSc's copy of it: a third of what triplets and their sorted copy took.
+    can be set later without a new allocation. The memory is the CSR (a value and an index per entry),
+    which PETSc keeps as its own.
     """
     m = local_shape[0]
+    start, end = owned_range(comm, local_shape[1])
+    row_start, _ = owned_range(comm, m)
+    parts = []
+    for owned, offset, width in _column_parts(comm, start, end, global_shape[1]):
+        chosen = []
+        for rows, cols, values in blocks:
+            keep = _selection(cols, owned, start, end)
+            if isinstance(keep, np.ndarray) and not keep.any():
+                continue
+            chosen.append((rows, cols[keep] - offset, values[:, keep]))
+        # each row's diagonal entry lies in its owned columns: the first part
+        own_diagonal = row_start + np.arange(m) - offset if diagonal and not parts else None
+        parts.append(_csr_from_blocks(chosen, m, width, own_diagonal))
+    return _aij_from_parts(parts, local_shape, global_shape, comm)
+
+
+def _column_parts(comm, start, end, n_global):
+    """(owned, offset, width) of each CSR that PETSc takes: on one rank every column (owned None); on
+    several the owned columns [start, end) in local numbers, then the others in global numbers."""
+    if comm.getSize() == 1:
+        return [(None, 0, n_global)]
+    return [(True, start, end - start), (False, 0, n_global)]
+
+
+def _selection(cols, owned, start, end):
+    """Which of ``cols`` belong to the part (``_column_parts``)."""
+    if owned is None:
+        return slice(None)
+    inside = (cols >= start) & (cols < end)
+    return inside if owned else ~inside
+
+
+def _csr_from_blocks(blocks, m, width, diagonal_cols=None):
+    """One scipy CSR (m x width) from dense blocks, each row's columns sorted and duplicates summed;
+    with ``diagonal_cols`` every row i also holds column diagonal_cols[i] (zero unless given)."""
     counts = np.zeros(m, dtype=np.int64)
     for rows, cols, _ in blocks:
         counts[rows] += len(cols)
-    counts += bool(diagonal)
+    if diagonal_cols is not None:
+        counts += 1
     indptr = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.empty(indptr[-1], dtype=PETSc.IntType)  # column indices: they fit PETSc's integers
@@ -41,21 +87,25 @@ def aij_from_blocks(blocks, local_shape, global_shape, comm, diagonal=False):
         indices[at] = cols
         data[at] = values
         fill[rows] += len(cols)
-    if diagonal:
-        start, _ = owned_range(comm, m)
-        indices[fill] = start + np.arange(m)
+    if diagonal_cols is not None:
+        indices[fill] = diagonal_cols
         data[fill] = 0.0
-    local = sp.csr_matrix((data, indices, indptr), shape=(m, global_shape[1]), copy=False)
-    return _aij_from_csr(local, local_shape, global_shape, comm)
-
-
-def _aij_from_csr(local, local_shape, global_shape, comm):
-    """Preallocation and values from one scipy CSR of the local rows: exact and copy-free in PETSc."""
+    local = sp.csr_matrix((data, indices, indptr), shape=(m, width), copy=False)
     local.sum_duplicates()
-    local.sort_indices()
-    mat = PETSc.Mat().createAIJ(size=(tuple(zip(local_shape, global_shape))), comm=comm)
-    mat.setPreallocationCSR((local.indptr.astype(PETSc.IntType, copy=False),
-                             local.indices.astype(PETSc.IntType, copy=False), local.data))
+    return local
+
+
+def _aij_from_parts(parts, local_shape, global_shape, comm):
+    """The matrix on the CSR arrays of ``parts``: [all columns] on one rank, [owned columns in local
+    numbers, the others in global numbers] on several. PETSc keeps the arrays (no copy)."""
+    arrays = []
+    for part in parts:
+        part.sum_duplicates()           # sorted columns in each row, as PETSc needs them
+        arrays.append((part.indptr.astype(PETSc.IntType, copy=False),
+                       part.indices.astype(PETSc.IntType, copy=False),
+                       np.ascontiguousarray(part.data, dtype=PETSc.ScalarType)))
+    csr = arrays[0] if len(arrays) == 1 else tuple(arrays)
+    mat = PETSc.Mat().createAIJWithArrays(tuple(zip(local_shape, global_shape)), csr, comm=comm)
     mat.assemble()
     return mat
 
