@@ -13,8 +13,8 @@ excluded; the one-time compilation of a learned kernel happens in a warm-up befo
 recorded apart (JAX also caches it across runs). greenpc's ratio to the fastest converged peer, and to
 each peer, is recorded per problem and N.
 
-A greenpc format whose estimated kernel time exceeds ``-solve_budget`` seconds is skipped with its
-estimate (``candidates.affordable``); with ``-solve_skip_failed`` (default) a preconditioner that did
+A greenpc format whose estimated kernel time on one core exceeds ``-solve_budget`` seconds is skipped
+with its estimate (``candidates.affordable``; one core's time, so 1 and 2 ranks run the same formats); with ``-solve_skip_failed`` (default) a preconditioner that did
 not converge at a smaller N is not run at the larger ones (it is recorded as skipped, reason given).
 Problems without a shipped model use a closed-form stand-in kernel, labelled in every output.
 With ``-solve_smoothing 2`` each greenpc format is solved again after two SOR sweeps per kernel
@@ -46,8 +46,8 @@ SPECS = (
            "symmetric SOR sweeps after each kernel product, on the same set-up (greenpc-FORMAT+sorN, "
            "-greenpc_smooth_its; e.g. 2)", check=check_sweeps),
     Option("nrhs", int, 3, "right-hand sides per solve", check=positive),
-    Option("budget", float, 60.0, "skip a greenpc format whose estimated kernel time per set-up is "
-           "above this many seconds", check=non_negative),
+    Option("budget", float, 60.0, "skip a greenpc format whose estimated kernel time per set-up on one "
+           "core is above this many seconds", check=non_negative),
     Option("skip_failed", bool, True, "do not run at larger N what failed to converge at a smaller N"),
     Option("out", str, records.RESULTS, "folder of the JSON results and the plot"),
     Option("name", str, "", "file name stem (default solve_npRANKS)"),
@@ -163,7 +163,7 @@ def main():
             row = {}
             candidates_here = [(p, peer_options(p, size), None) for p in peers]
             for fmt in formats:
-                ok, estimate = candidates.affordable(fmt, preset.dim, N, speed["rate"], size,
+                ok, estimate = candidates.affordable(fmt, preset.dim, N, speed["rate"], 1,
                                                      opts["budget"])
                 candidates_here.append((f"greenpc-{fmt}", choice.pc_options(fmt) if ok else None,
                                         estimate))
