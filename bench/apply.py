@@ -63,7 +63,8 @@ def apply_bytes(op):
     if op.kind != "hmatrix":
         return product_bytes(op.mat)
     h = op.mat
-    return product_bytes(h.vt) + product_bytes(h.near) + product_bytes(h.u, add=True)
+    coupling = product_bytes(h.c) if h.c is not None else 0
+    return product_bytes(h.vt) + coupling + product_bytes(h.near) + product_bytes(h.u, add=True)
 
 
 def timed(comm, product, seconds, rounds):

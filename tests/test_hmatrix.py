@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from greenpc.hmatrix import (ACA, Admissibility, BlockEvaluator, BlockPartition, Chebyshev, ClusterTree,
                              MemoryLimitError, Nystrom, RankRule, box_distance, build, make_compressor,
                              paper_base_rank, paper_leaf_size, plan, sample_ranks, truncate)
-from greenpc.hmatrix.compress import chebyshev_basis, truncate
+from greenpc.hmatrix.compress import chebyshev_basis
 from greenpc.kernels import Kernel, closed_form
 
 
@@ -283,7 +283,7 @@ def test_chebyshev_evaluates_the_near_field_and_p_to_the_2d_per_far_block():
     tolerance only lowers the ranks."""
     kernel, points, p = Smooth(2), grid(32, 2), 4
     hmatrix = build(kernel, points, points, leaf_size=16, eta=0.7, compressor="chebyshev", order=p,
-                    rank=p * p, tol=1e-6)
+                    rank=p * p)
     shapes = hmatrix.partition.shapes("far")
     assert shapes.max() > p * p and shapes.min() <= p * p         # both kinds of sides
     assert hmatrix.kernel_calls == 2
@@ -294,28 +294,34 @@ def test_chebyshev_evaluates_the_near_field_and_p_to_the_2d_per_far_block():
     assert isinstance(make_compressor("chebyshev", order=3, tol=None), Chebyshev)
 
 
-@pytest.mark.parametrize("tol", [None, 1e-3])
-def test_chebyshev_recompression_is_the_truncated_interpolant(tol):
-    """Each cluster's basis factored once (L = Q R) and the small R_I core R_J^T truncated, in batched
-    SVDs: the same terms as truncating each block's L_I core L_J^T by QR of its factors, to rounding."""
+def test_chebyshev_blocks_share_their_clusters_bases():
+    """Each block is (L_I, L_J, K(X_I, X_J)), the interpolant of the block exactly, with one basis
+    array per cluster that all of its blocks share; the H-matrix stores each basis once, and the
+    plan's figure for interpolated far blocks bounds what it stores."""
     kernel, points, p = Smooth(2), grid(20, 2), 4
-    partition = plan(points, points, leaf_size=8, eta=0.7, rank=1).partition
-    blocks = [partition.indices(b) for b in partition.far]
-    factors = Chebyshev(order=p, tol=tol).compress(BlockEvaluator(kernel, points, points), blocks,
-                                                   [p * p] * len(blocks))
-    sizes = set()
-    for (rows, cols), (u, v) in zip(blocks, factors):
+    the_plan = plan(points, points, leaf_size=8, eta=0.7, rank=1)
+    blocks = [the_plan.partition.indices(b) for b in the_plan.partition.far]
+    factors = Chebyshev(order=p).compress(BlockEvaluator(kernel, points, points), blocks,
+                                          [p * p] * len(blocks))
+    sizes, bases = set(), {}
+    for (rows, cols), (u, v, core) in zip(blocks, factors):
         sides = []
         for index in (rows, cols):
             nodes, basis = chebyshev_basis(points[index], p)
             sides.append((points[index], np.eye(len(index))) if len(nodes) >= len(index) else (nodes, basis))
         sizes.add(len(rows))
-        ref_u, ref_v = truncate(sides[0][1] @ kernel.block(sides[0][0], sides[1][0]), sides[1][1],
-                                rank=p * p, tol=tol)
-        block = ref_u @ ref_v.T
-        assert u.shape[1] == ref_u.shape[1] and v.shape == (len(cols), u.shape[1])
-        assert np.abs(u @ v.T - block).max() <= 1e-12 * np.abs(block).max()
+        reference = sides[0][1] @ kernel.block(sides[0][0], sides[1][0]) @ sides[1][1].T
+        assert np.abs(u @ core @ v.T - reference).max() <= 1e-12 * np.abs(reference).max()
+        assert bases.setdefault(("row", rows.tobytes()), u) is u
+        assert bases.setdefault(("col", cols.tobytes()), v) is v
     assert min(sizes) <= p * p < max(sizes)         # clusters that are their own nodes, and larger ones
+    hmatrix = build(kernel, points, points, leaf_size=8, eta=0.7, compressor="chebyshev", order=p, rank=1)
+    far_entries = hmatrix.storage.far_entries
+    assert far_entries == sum(a.size for a in bases.values()) + sum(f[2].size for f in factors)
+    assert far_entries < sum(f[2].shape[0] * (len(r) + len(c)) for (r, c), f in zip(blocks, factors))
+    assert hmatrix.plan.nodes == p * p
+    assert far_entries <= hmatrix.plan.interpolation_entries(p * p)
+    assert hmatrix.plan.estimate_bytes() >= hmatrix.storage.bytes
 
 
 def test_nystrom_evaluates_a_small_block_whole_when_that_is_cheaper():

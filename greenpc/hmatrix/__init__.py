@@ -1,8 +1,9 @@
 """H-matrix compression of a kernel G(x, y): cluster trees, block partition, low-rank compressors.
 
 ``build(kernel, row_points, col_points, leaf_size=..., eta=..., compressor=...)`` returns an ``HMatrix``
-whose near blocks and factors ``greenpc.hmatrix.petsc`` assembles as the three PETSc matrices of
-y = N x + U (Vt x) (``to_coo()`` gives the same pieces as triplets). Everything but that module is
+whose near blocks and factors ``greenpc.hmatrix.petsc`` assembles as the PETSc matrices of
+y = N x + U (Vt x), or y = N x + U (C (Vt x)) when far blocks share their clusters' bases (Chebyshev);
+``to_coo()`` gives N, U and Vt as triplets with each block's own factors. Everything but that module is
 PETSc-free.
 """
 from .admissibility import Admissibility, box_distance

@@ -26,7 +26,8 @@ class Plan(NamedTuple):
     For a fixed rank or a rank rule, ``ranks`` are the ranks the compressor aims at (truncation of an
     exactly low-rank block can only lower them); for an adaptive compressor they are its caps, and
     ``expected`` (from ``sample_ranks``) the ranks it is expected to reach, with ``sampled`` the number
-    of far blocks compressed to find them.
+    of far blocks compressed to find them. ``nodes``: the far blocks are interpolated at that many
+    nodes per cluster on shared bases (Chebyshev, p^d), which sets their storage instead of ranks.
     """
 
     partition: BlockPartition
@@ -34,16 +35,31 @@ class Plan(NamedTuple):
     expected: Optional[np.ndarray] = None
     sampled: int = 0
     exact_entries: int = 0
+    nodes: int = 0
 
     def _bytes(self, ranks):
-        far = self.partition.shapes("far")
-        return ENTRY_BYTES * (self.partition.near_entries + self.exact_entries
-                              + int((ranks * far.sum(axis=1)).sum()))
+        if self.nodes:
+            far_entries = self.interpolation_entries(self.nodes)
+        else:
+            far_entries = int((ranks * self.partition.shapes("far").sum(axis=1)).sum())
+        return ENTRY_BYTES * (self.partition.near_entries + self.exact_entries + far_entries)
 
     def bound_bytes(self):
-        """Bytes the H-matrix can store at most: near entries plus rank (m + n) per far block, plus
-        the exact term's r (m + n) (``exact_rank``)."""
+        """Bytes the H-matrix can store at most: near entries plus rank (m + n) per far block (or
+        ``interpolation_entries``), plus the exact term's r (m + n) (``exact_rank``)."""
         return self._bytes(self.ranks)
+
+    def interpolation_entries(self, nodes):
+        """Entries of the far blocks interpolated at ``nodes`` points per cluster on shared bases: a
+        min(m, nodes) x min(n, nodes) core per block and each cluster's basis (its points x
+        min(points, nodes)) once per side. An upper bound, as ``interpolation_evaluations``."""
+        far = self.partition.far
+        cores = int(np.minimum(self.partition.shapes("far"), nodes).prod(axis=1).sum())
+        bases = 0
+        for side in ("rows", "cols"):
+            sizes = {id(c): c.size for c in (getattr(block, side) for block in far)}
+            bases += sum(size * min(size, nodes) for size in sizes.values())
+        return cores + bases
 
     def estimate_bytes(self):
         """Bytes the H-matrix is expected to need: the bound, or the sampled ranks' figure if known."""
@@ -59,6 +75,8 @@ class Plan(NamedTuple):
 
     def describe_estimate(self):
         exact = f", with the exact term ({self.exact_entries} entries)" if self.exact_entries else ""
+        if self.nodes:
+            return f"a basis of {self.nodes} per cluster and a core per far block" + exact
         if self.expected is None:
             return "every far block at its planned rank" + exact
         return f"ranks sampled on {self.sampled} of {len(self.ranks)} far blocks" + exact
@@ -177,6 +195,8 @@ def plan_within(kernel, row_points, col_points, max_bytes, *, leaf_size, eta, co
     the_plan = planned if planned is not None else plan(
         row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank, rank_rule=rank_rule,
         max_rank=max_rank, adaptive=compressor.adaptive, exact_rank=exact_rank)
+    if compressor.shared_bases:
+        the_plan = the_plan._replace(nodes=compressor.cluster_nodes(np.shape(row_points)[1]))
     if (max_bytes is None or the_plan.bound_bytes() <= max_bytes or not compressor.adaptive
             or the_plan.expected is not None):
         return the_plan
@@ -205,23 +225,45 @@ class NearBlock:
 
 @dataclass(eq=False)
 class FarBlock:
-    """A low-rank block K(rows, cols) ~= u v^T; rows and cols are user indices."""
+    """A low-rank block K(rows, cols) ~= u v^T, or u core v^T when u and v are bases that the blocks of
+    one cluster share (``Chebyshev``); rows and cols are user indices."""
 
     rows: np.ndarray
     cols: np.ndarray
     u: np.ndarray
     v: np.ndarray
+    core: Optional[np.ndarray] = None
 
     @property
     def rank(self):
-        return self.u.shape[1]
+        """Terms of u v^T; with a core, the most its u core v^T can have."""
+        return self.u.shape[1] if self.core is None else min(self.core.shape)
+
+    @property
+    def factor(self):
+        """U with K ~= U v^T: u, or u core (formed here, for small uses such as tests)."""
+        return self.u if self.core is None else self.u @ self.core
 
     def entries(self, i, j):
         """Entries at local positions (i, j)."""
-        return np.einsum("kr,kr->k", self.u[i], self.v[j])
+        left = self.u[i] if self.core is None else self.u[i] @ self.core
+        return np.einsum("kr,kr->k", left, self.v[j])
 
     def apply(self, x):
-        return self.u @ (self.v.T @ x)
+        inner = self.v.T @ x
+        return self.u @ (inner if self.core is None else self.core @ inner)
+
+
+def low_rank_entries(blocks):
+    """Entries that the low-rank ``blocks`` store: r (m + n) for a block of its own factors; for blocks
+    on shared bases each basis once and each core, and then r more per block of its own factors (its
+    terms' coupling, ``hmatrix.petsc``)."""
+    plain = [b for b in blocks if b.core is None]
+    cored = [b for b in blocks if b.core is not None]
+    bases = {id(a): a.size for b in cored for a in (b.u, b.v)}
+    coupling = sum(b.rank for b in plain) if cored else 0
+    return int(sum(b.rank * (b.u.shape[0] + b.v.shape[0]) for b in plain) + sum(bases.values())
+               + sum(b.core.size for b in cored) + coupling)
 
 
 def _dense_triplets(rows, cols, values):
@@ -355,13 +397,14 @@ class HMatrix:
         """The three sparse pieces of y = N x + U (Vt x), in user numbering.
 
         Rows of N and U are local row indices, columns of N and Vt column indices; the rank-one terms
-        are numbered 0..R-1 on this rank, far block by far block.
+        are numbered 0..R-1 on this rank, far block by far block (a block on shared bases with its own
+        factors u core and v: ``hmatrix.petsc`` stores those bases once).
         """
         blocks = self.low_rank
-        offsets = np.concatenate([[0], np.cumsum([block.rank for block in blocks], dtype=np.int64)])
+        offsets = np.concatenate([[0], np.cumsum([block.v.shape[1] for block in blocks], dtype=np.int64)])
         terms = [np.arange(a, b) for a, b in zip(offsets[:-1], offsets[1:])]
         near = [block.triplets() for block in self.near]
-        u = [_dense_triplets(block.rows, term, block.u) for block, term in zip(blocks, terms)]
+        u = [_dense_triplets(block.rows, term, block.factor) for block, term in zip(blocks, terms)]
         vt = [_dense_triplets(term, block.cols, block.v.T) for block, term in zip(blocks, terms)]
         return CooPieces(*(_concatenate(pieces) for pieces in (near, u, vt)), terms=int(offsets[-1]))
 
@@ -369,12 +412,10 @@ class HMatrix:
     def storage(self):
         """Storage figures (entries, bytes, compression ratio, ranks, block counts)."""
         ranks = self.ranks
-        far_shapes = self.partition.shapes("far")
         return Storage(
             rows=self.shape[0], cols=self.shape[1], near_blocks=len(self.near), far_blocks=len(self.far),
             near_entries=int(sum(block.values.size for block in self.near)),
-            far_entries=int((ranks * far_shapes.sum(axis=1)).sum())
-            + sum(block.rank * (block.u.shape[0] + block.v.shape[0]) for block in self.exact),
+            far_entries=low_rank_entries(self.low_rank),
             max_rank=int(ranks.max(initial=0)), mean_rank=float(ranks.mean()) if ranks.size else 0.0,
             exact_rank=sum(block.rank for block in self.exact))
 
@@ -486,9 +527,9 @@ def build(kernel, row_points, col_points, *, leaf_size, eta, compressor, rank=No
     near = [NearBlock(rows, cols, values)
             for (rows, cols), values in zip(near_index, evaluator(near_index))]
     far_index = [partition.indices(block) for block in partition.far]
-    far = [FarBlock(rows, cols, u, v)
-           for (rows, cols), (u, v) in zip(far_index, compressor.compress(evaluator, far_index,
-                                                                          the_plan.ranks, max_entries))]
+    far = [FarBlock(rows, cols, *factors)
+           for (rows, cols), factors in zip(far_index, compressor.compress(evaluator, far_index,
+                                                                           the_plan.ranks, max_entries))]
     hmatrix = HMatrix(row_points, col_points, the_plan, near, far, row_offset)
     hmatrix.evaluations = kernel.evaluations - evaluations
     hmatrix.kernel_calls = evaluator.calls

@@ -390,8 +390,8 @@ class GreenPC:
             lines.append(f"H-matrix: {info['near_blocks']} near and {info['far_blocks']} far blocks, "
                          f"rank max {info['max_rank']} mean {info['mean_rank']:.1f}, leaf "
                          f"{info['leaf_size']}, eta {info['eta']:g}, compressor {info['compressor']}"
-                         + (f" (order {info['order']})" if info["compressor"] == "chebyshev"
-                            else ""))
+                         + (f" (order {info['order']}, one basis per cluster)"
+                            if info["compressor"] == "chebyshev" else ""))
             if info["exact_rank"]:
                 lines.append(f"H-matrix exact term: the kernel's resonant modes, rank {info['exact_rank']}, "
                              "beside the compressed network part (-greenpc_hmat_exact_split)")

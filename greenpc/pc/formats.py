@@ -227,7 +227,7 @@ def oscillates(kernel, exact_split):
 
 def hmatrix_settings(layout, opts, compressor, exact_rank=0):
     """Leaf size, eta and rank settings for ``compressor`` (``compressor_for``) from the options, with
-    the paper's rules as defaults; the tolerance is -greenpc_hmat_split_tol when the kernel's split-off
+    the paper's rules as defaults; ACA's tolerance is -greenpc_hmat_split_tol when the kernel's split-off
     part is stored exactly (as a term of rank ``exact_rank`` > 0, which the memory plan counts)."""
     from .. import hmatrix
 
@@ -240,12 +240,12 @@ def hmatrix_settings(layout, opts, compressor, exact_rank=0):
     if opts["hmat_rank"]:
         settings["rank"] = opts["hmat_rank"]
     elif compressor == "chebyshev":
-        # the interpolant's rank, recompressed to the tolerance below
+        # the interpolant's rank (its memory is each cluster's basis once and a core per block)
         settings["rank"] = min(opts["hmat_cheb_order"] ** layout.dim, opts["hmat_max_rank"])
     elif opts["hmat_rank_rule"] or compressor != "aca":
         # Nystrom needs a target rank: the paper's rule unless one is given
         settings["rank_rule"] = hmatrix.RankRule(hmatrix.paper_base_rank(n_side), leaf)
-    if compressor in ("aca", "chebyshev") or not ("rank_rule" in settings or "rank" in settings):
+    if compressor == "aca" or not ("rank_rule" in settings or "rank" in settings):
         settings["tol"] = opts["hmat_split_tol"] if exact_rank else opts["hmat_tol"]
     if compressor == "chebyshev":
         settings["order"] = opts["hmat_cheb_order"]

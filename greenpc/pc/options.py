@@ -62,17 +62,17 @@ SPECS = (
            "in 1D and 3D and for an oscillating kernel, a Helmholtz kernel with k2 > 0 whose oscillation "
            "is not split off)", choices=COMPRESSORS),
     Option("hmat_cheb_order", int, 4, "Chebyshev points per axis of -greenpc_hmat_compressor chebyshev "
-           "(rank p^d before recompression to -greenpc_hmat_tol)", check=positive),
+           "(p^d basis functions per cluster, which all of its far blocks share, and a p^d x p^d core "
+           "per block)", check=positive),
     Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
            "-greenpc_hmat_rank_rule)", check=non_negative),
     Option("hmat_rank_rule", bool, False, "the paper's rank rule (section 5.3)"),
     Option("hmat_exact_split", bool, True, "store a split model's low-rank part (a Helmholtz model's "
            "resonant modes) exactly beside the H-matrix, which then compresses the network's part alone "
            "(0: compress the whole kernel)"),
-    Option("hmat_tol", float, 1e-4, "relative tolerance of ACA, of adaptive ranks and of the Chebyshev "
-           "recompression", check=fraction),
-    Option("hmat_split_tol", float, 1e-2, "tolerance of the network's part when the split-off part is "
-           "stored exactly (-greenpc_hmat_exact_split): helmholtz2d at N = 128, k2 = 300 took 15 "
+    Option("hmat_tol", float, 1e-4, "relative tolerance of ACA and of adaptive ranks", check=fraction),
+    Option("hmat_split_tol", float, 1e-2, "ACA's tolerance of the network's part when the split-off part "
+           "is stored exactly (-greenpc_hmat_exact_split): helmholtz2d at N = 128, k2 = 300 took 15 "
            "iterations by ACA with 1e-2 and with 1e-4, from 53M and 146M kernel evaluations, and 15 by "
            "Chebyshev (the 2D default) from 10.5M", check=fraction),
     Option("hmat_max_rank", int, 64, "largest rank of an admissible block", check=positive),
