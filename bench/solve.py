@@ -14,8 +14,10 @@ recorded apart (JAX also caches it across runs). greenpc's ratio to the fastest 
 each peer, is recorded per problem and N.
 
 A greenpc format whose estimated kernel time on one core exceeds ``-solve_budget`` seconds is skipped
-with its estimate (``candidates.affordable``; one core's time, so 1 and 2 ranks run the same formats); with ``-solve_skip_failed`` (default) a preconditioner that did
-not converge at a smaller N is not run at the larger ones (it is recorded as skipped, reason given).
+with its estimate (``candidates.affordable``; one core's time, so 1 and 2 ranks run the same formats),
+as is one above its largest N (``-solve_largest``); with ``-solve_skip_failed`` (default) a
+preconditioner that did not converge at a smaller N is not run at the larger ones (it is recorded as
+skipped, reason given).
 Problems without a shipped model use a closed-form stand-in kernel, labelled in every output.
 With ``-solve_smoothing 2`` each greenpc format is solved again after two SOR sweeps per kernel
 product on the same set-up (``greenpc-sparse+sor2``; its time is the shared set-up plus its own solves).
@@ -48,6 +50,9 @@ SPECS = (
     Option("nrhs", int, 3, "right-hand sides per solve", check=positive),
     Option("budget", float, 60.0, "skip a greenpc format whose estimated kernel time per set-up on one "
            "core is above this many seconds", check=non_negative),
+    Option("largest", str, "dense:64,hmatrix:128", "largest N of a greenpc format (FORMAT:N, comma "
+           "separated): the budget's estimate takes ACA's ranks from the plan, and the learned kernels "
+           "need more (conv2d at N = 128: 43 s estimated, 212 s taken)"),
     Option("skip_failed", bool, True, "do not run at larger N what failed to converge at a smaller N"),
     Option("out", str, records.RESULTS, "folder of the JSON results and the plot"),
     Option("name", str, "", "file name stem (default solve_npRANKS)"),
@@ -127,6 +132,18 @@ def plot(path, data):
                                    f"{machine.label(data['machine'])}")
 
 
+def largest_sizes(text):
+    """{format: largest N} from -solve_largest's FORMAT:N,..."""
+    out = {}
+    for item in records.names(text):
+        fmt, _, value = item.partition(":")
+        if fmt not in candidates.FORMATS or not value.isdigit():
+            raise ValueError(f"-solve_largest: {item!r} is not FORMAT:N with FORMAT one of "
+                             f"{', '.join(candidates.FORMATS)}")
+        out[fmt] = int(value)
+    return out
+
+
 def main():
     opts = read(SPECS, "solve_")
     comm = PETSc.COMM_WORLD
@@ -137,6 +154,7 @@ def main():
         if fmt not in candidates.FORMATS:
             raise ValueError(f"-solve_formats: unknown format {fmt!r}; choose from "
                              f"{', '.join(candidates.FORMATS)}")
+    largest = largest_sizes(opts["largest"])
     stem = opts["name"] or f"solve_np{size}"
     results = records.Results(
         os.path.join(opts["out"], stem + ".json"), opts, "time to solution", comm,
@@ -165,6 +183,8 @@ def main():
             for fmt in formats:
                 ok, estimate = candidates.affordable(fmt, preset.dim, N, speed["rate"], 1,
                                                      opts["budget"])
+                if N > largest.get(fmt, N):
+                    ok, estimate = False, {**estimate, "skipped": f"N > {largest[fmt]} (-solve_largest)"}
                 candidates_here.append((f"greenpc-{fmt}", choice.pc_options(fmt) if ok else None,
                                         estimate))
             for label, options, estimate in candidates_here:
