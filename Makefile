@@ -121,7 +121,8 @@ clean-venv:
 
 # Issue 9's benchmarks on 1 and 2 ranks: JSON and PNG in bench/results/, then bench/results/README.md.
 # The issue's sizes; a greenpc format whose kernel would take over BENCH_BUDGET seconds of one core per
-# set-up is skipped with its estimate (at N = 512 only the Chebyshev H-matrix and the sparse format run).
+# set-up is skipped with its estimate, and ACA's H-matrix above N = 128 and dense above 64 by name
+# (bench/solve.py -solve_largest): at N = 512 the Chebyshev H-matrix and the sparse format run.
 # Problems without a shipped model run greenpc with a closed-form stand-in kernel, labelled as such.
 BENCH_SIZES ?= 128,256,512
 BENCH_SETUP_SIZES ?= 4096,16384,65536,262144
