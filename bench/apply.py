@@ -30,8 +30,9 @@ import records  # noqa: E402
 from greenpc.options import Option, positive, read  # noqa: E402
 
 SPECS = (
-    Option("configs", str, "poisson2d:sparse:512,poisson2d:hmatrix:128,poisson2d:dense:64,"
-           "react1d:sparse:262144,react1d:hmatrix:16384", "problem:format:N entries"),
+    Option("configs", str, "poisson2d:sparse:512,poisson2d:hmatrix:128,poisson2d:hmatrix-cheb:128,"
+           "conv2d:hmatrix-cheb:256,poisson2d:dense:64,react1d:sparse:262144,react1d:hmatrix:16384",
+           "problem:format:N entries (format: a configuration of bench/candidates.py)"),
     Option("seconds", float, 0.3, "least time of one round of repeated products", check=positive),
     Option("rounds", int, 5, "rounds (the fastest counts)", check=positive),
     Option("copy_mib", int, 256, "MiB per rank of the STREAM-style copy", check=positive),
@@ -104,7 +105,7 @@ def measure(problem, fmt, N, copy, opts, comm):
     a_bytes = mpi.allreduce(product_bytes(A))
     bandwidth = greenpc_bytes / apply_s
     info = context.summary()
-    result = {**choice.record(), "problem": problem, "format": info["format"], "N": N,
+    result = {**choice.record(), "problem": problem, "format": info["format"], "config": fmt, "N": N,
               "n": grid.size, "setup_s": setup, "apply_s": apply_s, "matmult_s": mult_s,
               "time_ratio": apply_s / mult_s, "apply_bytes": greenpc_bytes,
               "matmult_bytes": a_bytes, "bytes_ratio": greenpc_bytes / a_bytes,
@@ -120,8 +121,8 @@ def measure(problem, fmt, N, copy, opts, comm):
 def plot(path, data):
     plt = records.pyplot()
     runs = [r for r in data["runs"] if "skipped" not in r]
-    labels = [f"{r['problem']}\n{r['format']} n={r['n']}" + ("\n(stand-in)" if r["stand_in"] else "")
-              for r in runs]
+    labels = [f"{r['problem']}\n{r.get('config', r['format'])} n={r['n']}"
+              + ("\n(stand-in)" if r["stand_in"] else "") for r in runs]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     at = np.arange(len(runs))
     axes[0].bar(at - 0.2, [r["time_ratio"] for r in runs], 0.4, label="time")

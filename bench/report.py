@@ -70,7 +70,7 @@ def targets(results):
     applies = [(data["machine"]["ranks"], r) for stem, data in results.items()
                if stem.startswith("apply_") for r in data["runs"]]
     if applies:
-        text = ", ".join(f"{r['problem']} {r['format']} n={r['n']} on {ranks}: "
+        text = ", ".join(f"{r['problem']} {r.get('config', r['format'])} n={r['n']} on {ranks}: "
                          f"{r['fraction_of_copy']:.2f}" for ranks, r in applies)
         rows.append(("greenpc apply >= 50% of copy bandwidth", text,
                      verdict(all(r["fraction_of_copy"] >= TARGETS["bandwidth_fraction"]
@@ -178,7 +178,8 @@ def apply_table(stem, data):
              "|---|---|---|---|---|---|---|---|"]
     for r in data["runs"]:
         stand_in = " (stand-in)" if r.get("stand_in") else ""
-        lines.append(f"| {r['problem']} {r['format']}{stand_in} | {r['n']} | {r['apply_s'] * 1e3:.3f} | "
+        name = f"{r['problem']} {r.get('config', r['format'])}{stand_in}"
+        lines.append(f"| {name} | {r['n']} | {r['apply_s'] * 1e3:.3f} | "
                      f"{r['time_ratio']:.1f} | {r['bytes_ratio']:.1f} | {r['apply_bandwidth'] / 1e9:.2f} | "
                      f"{r['fraction_of_copy']:.2f} | {r['matmult_fraction_of_copy']:.2f} |")
     return lines

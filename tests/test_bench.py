@@ -131,13 +131,15 @@ def test_setup_cost_breaks_down_phases_and_fits_growth(mpirun, tmp_path):
 
 
 def test_apply_counts_bytes_against_the_operator(mpirun, tmp_path):
-    mpirun(["bench/apply.py", "-apply_configs", "poisson2d:sparse:32,poisson2d:hmatrix:16",
+    mpirun(["bench/apply.py", "-apply_configs",
+            "poisson2d:sparse:32,poisson2d:hmatrix:16,poisson2d:hmatrix-cheb:32",
             "-apply_seconds", "0.02", "-apply_rounds", "2", "-apply_copy_mib", "8",
             "-apply_out", str(tmp_path)])
     data = load(tmp_path / "apply_np1.json")
     assert positive(data["copy_bandwidth"]["best"])
-    sparse, hmatrix = data["runs"]
-    assert sparse["format"] == "sparse" and hmatrix["format"] == "hmatrix"
+    sparse, hmatrix, interpolated = data["runs"]
+    assert sparse["format"] == "sparse" and hmatrix["format"] == interpolated["format"] == "hmatrix"
+    assert interpolated["config"] == "hmatrix-cheb"
     for r in data["runs"]:
         assert math.isclose(r["bytes_ratio"], r["apply_bytes"] / r["matmult_bytes"])
         assert math.isclose(r["fraction_of_copy"],
