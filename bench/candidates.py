@@ -27,9 +27,8 @@ FORMATS = {"dense": {"greenpc_format": "dense"}, "sparse": {"greenpc_format": "s
            # ACA at eta 0.7, the PC's defaults until 2026-12-02 (still its 1D default)
            "hmatrix": {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "aca"},
            # the H-matrix from the fewest evaluations measured, the PC's 2D default since 2026-12-02: only
-           # touching leaves dense, far blocks interpolated at 4 x 4 Chebyshev points per cluster,
-           # recompressed to the PC's 1e-4 (to 1e-2 it kept rank 1-2 on react2d, which then failed to
-           # converge at N = 128)
+           # touching leaves dense, far blocks interpolated at 4 x 4 Chebyshev points per cluster, each
+           # cluster's basis stored once (recompressed per block to 1e-4 before 2026-12-02 06:00)
            "hmatrix-cheb": {"greenpc_format": "hmatrix", "greenpc_hmat_compressor": "chebyshev",
                             "greenpc_hmat_cheb_order": "4", "greenpc_hmat_eta": "1.5"}}
 STAND_INS = {1: "poisson1d", 2: "poisson2d"}

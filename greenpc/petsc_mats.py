@@ -39,6 +39,9 @@ def aij_from_blocks(blocks, local_shape, global_shape, comm, diagonal=False):
     m = local_shape[0]
     start, end = owned_range(comm, local_shape[1])
     row_start, _ = owned_range(comm, m)
+    if diagonal and row_start != start:
+        raise ValueError(f"a diagonal entry per row needs the same row and column layout, got rows from "
+                         f"{row_start} and columns from {start} on this rank")
     parts = []
     for owned, offset, width in _column_parts(comm, start, end, global_shape[1]):
         chosen = []

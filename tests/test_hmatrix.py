@@ -279,8 +279,7 @@ def test_chebyshev_error_falls_with_the_order(kernel, eta):
 
 def test_chebyshev_evaluates_the_near_field_and_p_to_the_2d_per_far_block():
     """p^4 kernel evaluations per far block (at the clusters' nodes, none at the points), a side of at
-    most p^2 points evaluated at its points, in one call for all far blocks; recompression to a
-    tolerance only lowers the ranks."""
+    most p^2 points evaluated at its points, in one call for all far blocks."""
     kernel, points, p = Smooth(2), grid(32, 2), 4
     hmatrix = build(kernel, points, points, leaf_size=16, eta=0.7, compressor="chebyshev", order=p,
                     rank=p * p)
@@ -322,6 +321,12 @@ def test_chebyshev_blocks_share_their_clusters_bases():
     assert hmatrix.plan.nodes == p * p
     assert far_entries <= hmatrix.plan.interpolation_entries(p * p)
     assert hmatrix.plan.estimate_bytes() >= hmatrix.storage.bytes
+    # an exact term's factors and their coupling (one entry a term) are in the plan's figure too
+    exact = build(kernel, points, points, leaf_size=8, eta=0.7, compressor="chebyshev", order=p, rank=1,
+                  exact_rank=3)
+    exact.add_exact(np.ones((len(points), 3)), np.ones((len(points), 3)))
+    assert exact.storage.far_entries == far_entries + 3 * (2 * len(points) + 1)
+    assert exact.plan.bound_bytes() >= exact.storage.bytes
 
 
 def test_nystrom_evaluates_a_small_block_whole_when_that_is_cheaper():

@@ -96,4 +96,6 @@ if __name__ == "__main__":
         check_rows_of_this_rank(PETSc.COMM_WORLD, compressor=name)
         check_rows_of_this_rank(PETSc.COMM_WORLD, balanced=False, compressor=name)
         check_rows_of_this_rank(PETSc.COMM_WORLD, exact_rank=3, compressor=name)
+        # a rank without rows holds only the exact term, which C couples all the same
+        check_rows_of_this_rank(PETSc.COMM_WORLD, balanced=False, exact_rank=3, compressor=name)
     print(f"rank {PETSc.COMM_WORLD.getRank()}: rows checked", flush=True)

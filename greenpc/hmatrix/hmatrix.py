@@ -36,10 +36,12 @@ class Plan(NamedTuple):
     sampled: int = 0
     exact_entries: int = 0
     nodes: int = 0
+    exact_rank: int = 0
 
     def _bytes(self, ranks):
         if self.nodes:
-            far_entries = self.interpolation_entries(self.nodes)
+            # and the exact term's coupling, one entry a term (``hmatrix.petsc``)
+            far_entries = self.interpolation_entries(self.nodes) + self.exact_rank
         else:
             far_entries = int((ranks * self.partition.shapes("far").sum(axis=1)).sum())
         return ENTRY_BYTES * (self.partition.near_entries + self.exact_entries + far_entries)
@@ -130,7 +132,8 @@ def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, m
 
     ranks = np.array([min(max_rank, m, n, target(m, n)) for m, n in partition.shapes("far")],
                      dtype=np.int64)
-    return Plan(partition, ranks, exact_entries=int(exact_rank) * (len(row_points) + len(col_points)))
+    return Plan(partition, ranks, exact_entries=int(exact_rank) * (len(row_points) + len(col_points)),
+                exact_rank=int(exact_rank))
 
 
 #: a sampled group's largest rank is scaled by this (plus one) for the blocks that were not sampled
@@ -196,7 +199,7 @@ def plan_within(kernel, row_points, col_points, max_bytes, *, leaf_size, eta, co
         row_points, col_points, leaf_size=leaf_size, eta=eta, rank=rank, rank_rule=rank_rule,
         max_rank=max_rank, adaptive=compressor.adaptive, exact_rank=exact_rank)
     if compressor.shared_bases:
-        the_plan = the_plan._replace(nodes=compressor.cluster_nodes(np.shape(row_points)[1]))
+        the_plan = the_plan._replace(nodes=compressor.cluster_nodes(as_points(row_points).shape[1]))
     if (max_bytes is None or the_plan.bound_bytes() <= max_bytes or not compressor.adaptive
             or the_plan.expected is not None):
         return the_plan
@@ -254,14 +257,15 @@ class FarBlock:
         return self.u @ (inner if self.core is None else self.core @ inner)
 
 
-def low_rank_entries(blocks):
+def low_rank_entries(blocks, coupled):
     """Entries that the low-rank ``blocks`` store: r (m + n) for a block of its own factors; for blocks
-    on shared bases each basis once and each core, and then r more per block of its own factors (its
-    terms' coupling, ``hmatrix.petsc``)."""
+    on shared bases each basis once and each core; and when the terms are ``coupled`` (``Plan.nodes``:
+    the H-matrix has shared bases on some rank), r more per block of its own factors, its terms'
+    coupling (``hmatrix.petsc``)."""
     plain = [b for b in blocks if b.core is None]
     cored = [b for b in blocks if b.core is not None]
     bases = {id(a): a.size for b in cored for a in (b.u, b.v)}
-    coupling = sum(b.rank for b in plain) if cored else 0
+    coupling = sum(b.rank for b in plain) if coupled else 0
     return int(sum(b.rank * (b.u.shape[0] + b.v.shape[0]) for b in plain) + sum(bases.values())
                + sum(b.core.size for b in cored) + coupling)
 
@@ -377,6 +381,12 @@ class HMatrix:
         self.exact.append(FarBlock(np.arange(m), np.arange(n), u, v))
 
     @property
+    def coupled(self):
+        """Whether far blocks share bases (``Plan.nodes``, or blocks with cores): the terms are then
+        coupled by C in ``hmatrix.petsc``."""
+        return bool(self.plan.nodes) or any(block.core is not None for block in self.far)
+
+    @property
     def low_rank(self):
         """The far blocks, then the exact terms: every U V^T piece."""
         return self.far + self.exact
@@ -415,7 +425,7 @@ class HMatrix:
         return Storage(
             rows=self.shape[0], cols=self.shape[1], near_blocks=len(self.near), far_blocks=len(self.far),
             near_entries=int(sum(block.values.size for block in self.near)),
-            far_entries=low_rank_entries(self.low_rank),
+            far_entries=low_rank_entries(self.low_rank, self.coupled),
             max_rank=int(ranks.max(initial=0)), mean_rank=float(ranks.mean()) if ranks.size else 0.0,
             exact_rank=sum(block.rank for block in self.exact))
 

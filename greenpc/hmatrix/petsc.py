@@ -137,7 +137,8 @@ def assemble(hmatrix, comm, n_local_cols, n_global, *, row_ids=None, col_ids=Non
                           for i, k in col_stored],
                          (col_terms, n_local_cols), (col_global, n_global), comm)
     c = None
-    if mpi.allreduce(int(any(b.core is not None for b in blocks))):      # the same on every rank
+    # shared bases (the plan's nodes: the same on every rank, whether or not it has far blocks)
+    if mpi.allreduce(int(hmatrix.coupled)):
         coupling = []
         for i, block in enumerate(blocks):
             rows, cols = row_first[i], col_start + col_first[i]

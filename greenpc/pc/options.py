@@ -65,7 +65,7 @@ SPECS = (
            "(p^d basis functions per cluster, which all of its far blocks share, and a p^d x p^d core "
            "per block)", check=positive),
     Option("hmat_rank", int, 0, "fixed rank (0: tolerance-based, or the paper's rule with "
-           "-greenpc_hmat_rank_rule)", check=non_negative),
+           "-greenpc_hmat_rank_rule; chebyshev's is p^d)", check=non_negative),
     Option("hmat_rank_rule", bool, False, "the paper's rank rule (section 5.3)"),
     Option("hmat_exact_split", bool, True, "store a split model's low-rank part (a Helmholtz model's "
            "resonant modes) exactly beside the H-matrix, which then compresses the network's part alone "
@@ -75,7 +75,8 @@ SPECS = (
            "is stored exactly (-greenpc_hmat_exact_split): helmholtz2d at N = 128, k2 = 300 took 15 "
            "iterations by ACA with 1e-2 and with 1e-4, from 53M and 146M kernel evaluations, and 15 by "
            "Chebyshev (the 2D default) from 10.5M", check=fraction),
-    Option("hmat_max_rank", int, 64, "largest rank of an admissible block", check=positive),
+    Option("hmat_max_rank", int, 64, "largest rank of an admissible block (aca, nystrom; chebyshev's is "
+           "p^d)", check=positive),
     Option("hmat_rank_samples", int, 8, "far blocks per size that ACA compresses first to estimate the "
            "memory when every block at -greenpc_hmat_max_rank would pass -greenpc_memory_max",
            check=positive),
