@@ -20,8 +20,8 @@ def aij_from_coo(rows, cols, values, local_shape, global_shape, comm):
     values = np.asarray(values, dtype=PETSc.RealType)
     start, end = owned_range(comm, local_shape[1])
     parts = []
-    for owned, offset, width in _column_parts(comm, start, end, global_shape[1]):
-        keep = _selection(cols, owned, start, end)
+    for select, offset, width in _column_parts(comm, start, end, global_shape[1]):
+        keep = select(cols)
         parts.append(sp.csr_matrix((values[keep], (rows[keep], cols[keep] - offset)),
                                    shape=(m, width)))
     return _aij_from_parts(parts, local_shape, global_shape, comm)
@@ -43,13 +43,13 @@ def aij_from_blocks(blocks, local_shape, global_shape, comm, diagonal=False):
         raise ValueError(f"a diagonal entry per row needs the same row and column layout, got rows from "
                          f"{row_start} and columns from {start} on this rank")
     parts = []
-    for owned, offset, width in _column_parts(comm, start, end, global_shape[1]):
+    for select, offset, width in _column_parts(comm, start, end, global_shape[1]):
         chosen = []
         for rows, cols, values in blocks:
-            keep = _selection(cols, owned, start, end)
-            if isinstance(keep, np.ndarray) and not keep.any():
-                continue
-            chosen.append((rows, cols[keep] - offset, values[:, keep]))
+            keep = select(cols)
+            picked = cols[keep]
+            if len(picked):
+                chosen.append((rows, picked - offset, values[:, keep]))
         # each row's diagonal entry lies in its owned columns: the first part
         own_diagonal = row_start + np.arange(m) - offset if diagonal and not parts else None
         parts.append(_csr_from_blocks(chosen, m, width, own_diagonal))
@@ -57,24 +57,18 @@ def aij_from_blocks(blocks, local_shape, global_shape, comm, diagonal=False):
 
 
 def _column_parts(comm, start, end, n_global):
-    """(owned, offset, width) of each CSR that PETSc takes: on one rank every column (owned None); on
-    several the owned columns [start, end) in local numbers, then the others in global numbers."""
+    """(select, offset, width) of each CSR that PETSc takes, ``select(cols)`` picking its columns: on
+    one rank every column; on several the owned columns [start, end) in local numbers (minus offset),
+    then the others in global numbers."""
     if comm.getSize() == 1:
-        return [(None, 0, n_global)]
-    return [(True, start, end - start), (False, 0, n_global)]
-
-
-def _selection(cols, owned, start, end):
-    """Which of ``cols`` belong to the part (``_column_parts``)."""
-    if owned is None:
-        return slice(None)
-    inside = (cols >= start) & (cols < end)
-    return inside if owned else ~inside
+        return [(lambda cols: slice(None), 0, n_global)]
+    owned = lambda cols: (cols >= start) & (cols < end)        # noqa: E731
+    return [(owned, start, end - start), (lambda cols: ~owned(cols), 0, n_global)]
 
 
 def _csr_from_blocks(blocks, m, width, diagonal_cols=None):
-    """One scipy CSR (m x width) from dense blocks, each row's columns sorted and duplicates summed;
-    with ``diagonal_cols`` every row i also holds column diagonal_cols[i] (zero unless given)."""
+    """One scipy CSR (m x width) from dense blocks (``_aij_from_parts`` sorts each row and sums
+    duplicates); with ``diagonal_cols`` every row i also holds column diagonal_cols[i] (zero unless given)."""
     counts = np.zeros(m, dtype=np.int64)
     for rows, cols, _ in blocks:
         counts[rows] += len(cols)
@@ -93,9 +87,7 @@ def _csr_from_blocks(blocks, m, width, diagonal_cols=None):
     if diagonal_cols is not None:
         indices[fill] = diagonal_cols
         data[fill] = 0.0
-    local = sp.csr_matrix((data, indices, indptr), shape=(m, width), copy=False)
-    local.sum_duplicates()
-    return local
+    return sp.csr_matrix((data, indices, indptr), shape=(m, width), copy=False)
 
 
 def _aij_from_parts(parts, local_shape, global_shape, comm):

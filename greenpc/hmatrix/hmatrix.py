@@ -34,9 +34,13 @@ class Plan(NamedTuple):
     ranks: np.ndarray
     expected: Optional[np.ndarray] = None
     sampled: int = 0
-    exact_entries: int = 0
-    nodes: int = 0
     exact_rank: int = 0
+    nodes: int = 0
+
+    @property
+    def exact_entries(self):
+        """Entries of the exact term's factors, r (m + n)."""
+        return self.exact_rank * sum(self.partition.shape)
 
     def _bytes(self, ranks):
         if self.nodes:
@@ -132,8 +136,7 @@ def plan(row_points, col_points, *, leaf_size, eta, rank=None, rank_rule=None, m
 
     ranks = np.array([min(max_rank, m, n, target(m, n)) for m, n in partition.shapes("far")],
                      dtype=np.int64)
-    return Plan(partition, ranks, exact_entries=int(exact_rank) * (len(row_points) + len(col_points)),
-                exact_rank=int(exact_rank))
+    return Plan(partition, ranks, exact_rank=int(exact_rank))
 
 
 #: a sampled group's largest rank is scaled by this (plus one) for the blocks that were not sampled
@@ -382,9 +385,9 @@ class HMatrix:
 
     @property
     def coupled(self):
-        """Whether far blocks share bases (``Plan.nodes``, or blocks with cores): the terms are then
-        coupled by C in ``hmatrix.petsc``."""
-        return bool(self.plan.nodes) or any(block.core is not None for block in self.far)
+        """Whether far blocks share bases (``Plan.nodes``, the same on every rank, whether or not it has
+        far blocks): the terms are then coupled by C in ``hmatrix.petsc``."""
+        return bool(self.plan.nodes)
 
     @property
     def low_rank(self):

@@ -32,21 +32,21 @@ class PetscHMatrix:
         self.near, self.u, self.vt, self.c = near, u, vt, c
         # Vt x lives in the layout of the column terms, C Vt x and U^T x in that of the row terms
         self.work = vt.createVecLeft()
-        self.coupled = c.createVecLeft() if c is not None else self.work
+        self.row_work = c.createVecLeft() if c is not None else self.work
 
     def mult(self, x, y):
         """y = N x + U (C (Vt x))."""
         self.vt.mult(x, self.work)
         if self.c is not None:
-            self.c.mult(self.work, self.coupled)
+            self.c.mult(self.work, self.row_work)
         self.near.mult(x, y)
-        self.u.multAdd(self.coupled, y, y)
+        self.u.multAdd(self.row_work, y, y)
 
     def multTranspose(self, x, y):
         """y = N^T x + Vt^T (C^T (U^T x))."""
-        self.u.multTranspose(x, self.coupled)
+        self.u.multTranspose(x, self.row_work)
         if self.c is not None:
-            self.c.multTranspose(self.coupled, self.work)
+            self.c.multTranspose(self.row_work, self.work)
         self.near.multTranspose(x, y)
         self.vt.multTransposeAdd(self.work, y, y)
 
@@ -84,7 +84,7 @@ class PetscHMatrix:
             mat.destroy()
         self.work.destroy()
         if self.c is not None:
-            self.coupled.destroy()
+            self.row_work.destroy()
 
 
 def assemble(hmatrix, comm, n_local_cols, n_global, *, row_ids=None, col_ids=None, n_local_rows=None,
@@ -137,8 +137,7 @@ def assemble(hmatrix, comm, n_local_cols, n_global, *, row_ids=None, col_ids=Non
                           for i, k in col_stored],
                          (col_terms, n_local_cols), (col_global, n_global), comm)
     c = None
-    # shared bases (the plan's nodes: the same on every rank, whether or not it has far blocks)
-    if mpi.allreduce(int(hmatrix.coupled)):
+    if hmatrix.coupled:
         coupling = []
         for i, block in enumerate(blocks):
             rows, cols = row_first[i], col_start + col_first[i]
